@@ -36,7 +36,8 @@ export function buildProgram(): Command {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       mod = require(`./commands/${name}`);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "MODULE_NOT_FOUND" && String(err).includes(`commands/${name}`)) continue;
+      if ((err as NodeJS.ErrnoException).code === "MODULE_NOT_FOUND" && String(err).includes(`commands/${name}`))
+        continue;
       throw err;
     }
     mod.register?.(program);

@@ -1,0 +1,147 @@
+import * as command from "@pulumi/command";
+import * as pulumi from "@pulumi/pulumi";
+import type { HostSpec } from "../spec";
+import { type Privilege, type StepScript, bundle, runCommand, shq, stdinFor } from "./script";
+
+export type ConnectionArgs = command.types.input.remote.ConnectionArgs;
+
+/** Bounded SSH dial retries (pulumi-command's defaults: 10 dials of at most 15 s), named so the spec could tune them. */
+export const DIAL_ERROR_LIMIT = 10;
+export const PER_DIAL_TIMEOUT_S = 15;
+
+/** The arch names `uname -m` prints for each spec arch. */
+export const UNAME_ARCH: Record<HostSpec["arch"], string[]> = {
+  amd64: ["x86_64"],
+  arm64: ["aarch64", "arm64"],
+};
+
+/** How a script is run on a host, decided by the spec: as root, with passwordless sudo, or with a sudo password. */
+export function privilegeOf(host: Pick<HostSpec, "user" | "sudoPassword">): Privilege {
+  if (host.user === "root") return "root";
+  return host.sudoPassword !== undefined ? "sudo-password" : "sudo";
+}
+
+/**
+ * The pulumi-command connection for a host. The private key is a secret; the host key is pinned; a host behind a
+ * jump host gets `proxy` (one hop, as pulumi-command supports). `address` and `hostKey` may be outputs (VMs).
+ */
+export function connectionFor(
+  host: HostSpec,
+  opts: { address?: pulumi.Input<string>; hostKey?: pulumi.Input<string>; jump?: ConnectionArgs } = {},
+): pulumi.Output<ConnectionArgs> {
+  const address = opts.address ?? host.address;
+  if (address === undefined)
+    throw new Error(`host ${host.name}: no address (a VM's address must come from its launch)`);
+  return pulumi.output({
+    host: address,
+    port: host.port,
+    user: host.user,
+    privateKey: pulumi.secret(host.privateKey),
+    hostKey: opts.hostKey ?? host.hostKey,
+    dialErrorLimit: DIAL_ERROR_LIMIT,
+    perDialTimeout: PER_DIAL_TIMEOUT_S,
+    ...(opts.jump ? { proxy: opts.jump } : {}),
+  }) as pulumi.Output<ConnectionArgs>;
+}
+
+/** The preflight script: facts about the host, and a clear failure when it is not what the spec says. */
+export function preflightScript(host: Pick<HostSpec, "name" | "arch" | "sudoPassword" | "user">): StepScript {
+  const expected = UNAME_ARCH[host.arch];
+  const archCase = expected.map(shq).join("|");
+  const sudoCheck =
+    host.user !== "root" && host.sudoPassword !== undefined
+      ? `# The password went to sudo on stdin; make sure sudo really asks for one, or it would have run as code.
+if sudo -n true 2>/dev/null; then
+  fail "host ${host.name}: sudo does not ask for a password, but hosts.${host.name}.sudoPassword is set; remove it from the stack"
+fi`
+      : "";
+  return {
+    create: `
+[ "$(id -u)" -eq 0 ] || fail "host ${host.name}: the step did not get root (sudo failed)"
+${sudoCheck}
+machine="$(uname -m)"
+case "$machine" in
+  ${archCase}) ;;
+  *) fail "host ${host.name}: uname -m says $machine, but hosts.${host.name}.arch is ${host.arch} (expected ${expected.join(" or ")})" ;;
+esac
+os="unknown"
+if [ -r /etc/os-release ]; then os="$(. /etc/os-release && echo "\${ID:-unknown}-\${VERSION_ID:-}")"; fi
+output "{\\"arch\\":\\"$machine\\",\\"os\\":\\"$os\\",\\"kernel\\":\\"$(uname -r)\\"}"
+unchanged "reachable as $(id -un), $machine, $os"`,
+  };
+}
+
+export interface RemoteHostArgs {
+  host: HostSpec;
+  /** For VMs: the address and host key read from the hypervisor after launch. */
+  address?: pulumi.Input<string>;
+  hostKey?: pulumi.Input<string>;
+  /** The jump host's connection (VMs behind the NUC). */
+  jump?: pulumi.Input<ConnectionArgs>;
+}
+
+export interface StepOptions {
+  /** The component that owns the step. Defaults to the host. */
+  parent?: pulumi.Resource;
+  dependsOn?: pulumi.Input<pulumi.Resource>[];
+  /** Extra values whose change re-runs the step (the script's own text already does). */
+  triggers?: pulumi.Input<unknown>[];
+  /** Set when stdout carries a secret (a token, a kubeconfig): it is then never logged and stored encrypted. */
+  secretOutput?: boolean;
+}
+
+/**
+ * A machine (or VM) the provisioner works on over SSH: its connection, a first "reachable" step that checks
+ * it is the host the spec describes, and `step()`, which runs a bundled script there after that check.
+ */
+export class RemoteHost extends pulumi.ComponentResource {
+  readonly name: string;
+  readonly spec: HostSpec;
+  readonly connection: pulumi.Output<ConnectionArgs>;
+  readonly reachable: command.remote.Command;
+  /** JSON facts printed by the preflight (arch, os, kernel). */
+  readonly facts: pulumi.Output<string>;
+
+  constructor(name: string, args: RemoteHostArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("testbed:remote:Host", name, {}, opts);
+    this.name = name;
+    this.spec = args.host;
+    const jump = args.jump === undefined ? undefined : pulumi.output(args.jump);
+    this.connection = jump
+      ? jump.apply((j) => connectionFor(args.host, { address: args.address, hostKey: args.hostKey, jump: j }))
+      : connectionFor(args.host, { address: args.address, hostKey: args.hostKey });
+    this.reachable = this.step("reachable", preflightScript(args.host), { parent: this });
+    this.facts = this.reachable.stdout;
+    this.registerOutputs({ connection: this.connection, facts: this.facts });
+  }
+
+  /**
+   * Runs a bundled script on this host as `${host}/${role}` (the plan groups steps by that prefix). It depends on the host's "reachable" step (and on
+   * `dependsOn`); the script travels on stdin, so secrets inside it never appear in a command line.
+   */
+  step(role: string, script: pulumi.Input<StepScript>, opts: StepOptions = {}): command.remote.Command {
+    const stepName = `${this.name}/${role}`;
+    const privilege = privilegeOf(this.spec);
+    const stdin = pulumi.output(script).apply((s) => stdinFor(privilege, bundle(stepName, s), this.spec.sudoPassword));
+    const secretStdin = this.spec.sudoPassword !== undefined ? pulumi.secret(stdin) : stdin;
+    const dependsOn = role === "reachable" ? (opts.dependsOn ?? []) : [this.reachable, ...(opts.dependsOn ?? [])];
+    return new command.remote.Command(
+      stepName,
+      {
+        connection: this.connection,
+        create: runCommand(privilege, "create"),
+        delete: runCommand(privilege, "delete"),
+        stdin: secretStdin,
+        triggers: opts.triggers,
+        // Steps pass values on stdout; never echo a secret one into Pulumi's logs.
+        logging: opts.secretOutput ? "none" : "stdoutAndStderr",
+        addPreviousOutputInEnv: false,
+      },
+      {
+        parent: opts.parent ?? this,
+        dependsOn,
+        additionalSecretOutputs: opts.secretOutput ? ["stdout"] : undefined,
+      },
+    );
+  }
+}

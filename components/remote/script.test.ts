@@ -1,0 +1,71 @@
+import { execFileSync } from "node:child_process";
+import { describe, expect, it } from "vitest";
+import { bundle, parseResult, runCommand, shq, stdinFor } from "./script";
+
+function run(script: string, action = "create"): string {
+  return execFileSync("bash", ["-s", "--", action], { input: script, encoding: "utf8" });
+}
+
+describe("bundle", () => {
+  const script = bundle("demo/step", { create: 'changed "made it"', delete: 'changed "undid it"' });
+
+  it("starts with set -euo pipefail and names the step", () => {
+    expect(script.split("\n").slice(0, 2)).toEqual(["set -euo pipefail", "# testbed step: demo/step"]);
+  });
+
+  it("runs the body the action names", () => {
+    expect(run(script, "create")).toBe("TESTBED changed made it\n");
+    expect(run(script, "delete")).toBe("TESTBED changed undid it\n");
+  });
+
+  it("has a harmless delete when the step has nothing to undo", () => {
+    expect(run(bundle("x", { create: "unchanged" }), "delete")).toBe("TESTBED unchanged nothing to undo\n");
+  });
+
+  it("rejects an unknown action", () => {
+    expect(() => execFileSync("bash", ["-s", "--", "destroy"], { input: script, stdio: "pipe" })).toThrow();
+  });
+
+  it("keeps commands that read stdin from eating the script", () => {
+    const s = bundle("x", { create: 'rest="$(cat)"; changed "rest=[$rest]"' });
+    expect(run(s)).toBe("TESTBED changed rest=[]\n");
+  });
+});
+
+describe("parseResult", () => {
+  it("reads the result and output lines", () => {
+    expect(parseResult('noise\nTESTBED output {"a":1}\nTESTBED unchanged all good\n')).toEqual({
+      changed: false,
+      detail: "all good",
+      output: { a: 1 },
+    });
+  });
+  it("fails when a step printed no result", () => {
+    expect(() => parseResult("hello\n")).toThrow(/printed no "TESTBED changed\|unchanged" line/);
+  });
+});
+
+describe("runCommand and stdinFor", () => {
+  it.each([
+    ["root", "create", "bash -s -- create"],
+    ["sudo", "delete", "sudo -n bash -s -- delete"],
+    ["sudo-password", "create", "sudo -k -S -p '' bash -s -- create"],
+  ] as const)("%s %s -> %s", (privilege, action, expected) => {
+    expect(runCommand(privilege, action)).toBe(expected);
+  });
+  it("puts the sudo password on stdin's first line only when sudo asks for one", () => {
+    expect(stdinFor("sudo-password", "SCRIPT", "pw")).toBe("pw\nSCRIPT");
+    expect(stdinFor("sudo", "SCRIPT", "pw")).toBe("SCRIPT");
+  });
+});
+
+describe("shq", () => {
+  it.each([
+    ["plain/path-1.0", "plain/path-1.0"],
+    ["two words", "'two words'"],
+    ["it's", "'it'\\''s'"],
+  ])("%s", (input, expected) => {
+    expect(shq(input)).toBe(expected);
+    expect(execFileSync("bash", ["-c", `printf %s ${expected}`], { encoding: "utf8" })).toBe(input);
+  });
+});

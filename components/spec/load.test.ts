@@ -1,0 +1,328 @@
+import * as path from "node:path";
+import { describe, expect, it } from "vitest";
+import { SpecError, formatIssue, loadSpec, validateSpec } from "./load";
+import { readStackConfig } from "./stackFile";
+import { cidrsOverlap } from "./net";
+
+const KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nkey\n-----END OPENSSH PRIVATE KEY-----";
+const HK = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOqlqm4Je6lr3zF0YNA4KdlFhrcK/y7VBF873abPbSQs";
+const files: Record<string, string> = { "/keys/id": KEY, "/keys/nuc.pub": `${HK} root@nuc\n` };
+const readFile = (f: string) => {
+  if (files[f] === undefined) throw new Error(`ENOENT: ${f}`);
+  return files[f];
+};
+
+/** A valid demo-shaped spec; each case below breaks one thing. */
+function demo(): Record<string, any> {
+  return {
+    hosts: {
+      nuc: {
+        address: "198.18.0.10",
+        user: "t",
+        privateKeyFile: "/keys/id",
+        hostKeyFile: "/keys/nuc.pub",
+        hypervisor: {},
+      },
+      pi: {
+        address: "198.18.0.11",
+        user: "t",
+        privateKey: KEY,
+        hostKey: HK,
+        arch: "arm64",
+        board: "raspberry-pi",
+        sudoPassword: "pw",
+      },
+      jetson: { address: "198.18.0.12", user: "t", privateKey: KEY, hostKey: HK, arch: "arm64", board: "jetson" },
+    },
+    vms: { "karmada-host": { hypervisor: "nuc" }, "k3s-cp": { hypervisor: "nuc", address: "198.19.0.21" } },
+    clusters: {
+      mgmt: { server: "karmada-host", podCidr: "10.10.0.0/16", serviceCidr: "10.11.0.0/16" },
+      edge: { server: "k3s-cp", agents: ["pi", "jetson"], podCidr: "10.12.0.0/16", serviceCidr: "10.13.0.0/16" },
+    },
+    zfs: { profile: "demo", acknowledgeSyncDisabled: true },
+    karmada: { cluster: "mgmt", members: ["edge"] },
+    vaccel: { clientNode: "pi", gpuNode: "jetson" },
+  };
+}
+
+function issues(mutate: (s: Record<string, any>) => void): string[] {
+  const raw = demo();
+  mutate(raw);
+  return validateSpec(raw, { readFile }).issues.map(formatIssue);
+}
+
+describe("loadSpec on a valid spec", () => {
+  const spec = loadSpec(demo(), { readFile });
+
+  it("fills the documented defaults", () => {
+    expect(spec.clusters.edge).toMatchObject({
+      k3sVersion: "v1.31.6+k3s1",
+      dataDir: "/var/lib/rancher/k3s",
+      extraArgs: [],
+    });
+    expect(spec.diskGate).toEqual({ warnMs: 10, failMs: 100, sizeMiB: 22, accept: [] });
+    expect(spec.karmada).toMatchObject({
+      chartVersion: "1.13.0",
+      apiNodePort: 32644,
+      etcdPath: "/var/lib/karmada-etcd",
+    });
+    expect(spec.vaccel).toMatchObject({ port: 8192, backend: "local" });
+    expect(spec.zfs.resolvedProperties).toEqual({
+      sync: "disabled",
+      compression: "lz4",
+      atime: "off",
+      recordsize: "8k",
+    });
+  });
+
+  it("reads key files, pins the host key without its comment, and makes VMs reachable through their hypervisor", () => {
+    expect(spec.hosts.nuc).toMatchObject({
+      privateKey: `${KEY}\n`,
+      hostKey: HK,
+      port: 22,
+      hypervisor: { kind: "incus", storagePool: "default" },
+    });
+    expect(spec.hosts["k3s-cp"]).toMatchObject({
+      kind: "vm",
+      jump: "nuc",
+      user: "ubuntu",
+      address: "198.19.0.21",
+      privateKey: `${KEY}\n`,
+      vm: { cpus: 4, memory: "6GiB", disk: "40GiB", storagePool: "default", image: "images:ubuntu/22.04/cloud" },
+    });
+    expect(spec.hosts["karmada-host"].address).toBeUndefined();
+  });
+
+  it("serves larger shapes without code changes", () => {
+    const raw = demo();
+    for (let i = 0; i < 20; i++)
+      raw.hosts[`agent${i}`] = { address: `198.18.1.${i + 1}`, privateKey: KEY, hostKey: HK };
+    raw.hosts.nuc2 = { address: "198.18.0.20", privateKey: KEY, hostKey: HK, hypervisor: { kind: "lxd" } };
+    raw.vms.cp2 = { hypervisor: "nuc2" };
+    raw.clusters.far = {
+      server: "cp2",
+      agents: Object.keys(raw.hosts).filter((h) => h.startsWith("agent")),
+      podCidr: "10.20.0.0/16",
+      serviceCidr: "10.21.0.0/16",
+    };
+    raw.karmada.members.push("far");
+    const big = loadSpec(raw, { readFile });
+    expect(Object.keys(big.hosts)).toHaveLength(27);
+    expect(big.clusters.far.agents).toHaveLength(20);
+  });
+});
+
+describe("loadSpec on bad input: every error, each naming its field, the value and the rule", () => {
+  it.each<[string, (s: Record<string, any>) => void, string[]]>([
+    [
+      "a bad address",
+      (s) => (s.hosts.pi.address = "300.1.1.1"),
+      ['hosts.pi.address: "300.1.1.1" is not an IPv4 address or a host name'],
+    ],
+    ["a bad port", (s) => (s.hosts.pi.port = 70000), ["hosts.pi.port: 70000 Too big: expected number to be <=65535"]],
+    [
+      "an unknown board",
+      (s) => (s.hosts.pi.board = "rpi"),
+      ['hosts.pi.board: "rpi" must be one of "generic", "raspberry-pi", "jetson"'],
+    ],
+    [
+      "an unknown setting",
+      (s) => (s.hosts.pi.adress = "x"),
+      ['hosts.pi: unknown setting(s) "adress"; check the spelling against README.md, "Settings"'],
+    ],
+    [
+      "a bad host name",
+      (s) => (s.hosts.Pi_1 = s.hosts.pi),
+      [
+        "hosts.Pi_1: has an invalid name: must be a DNS label: lower-case letters, digits and '-', at most 63 characters",
+      ],
+    ],
+    ["a missing address", (s) => delete s.hosts.pi.address, ["hosts.pi.address: is required"]],
+    [
+      "a missing key",
+      (s) => delete s.hosts.pi.privateKey,
+      [
+        "hosts.pi.privateKey: is required: set privateKeyFile to the SSH private key's path, or `pulumi config set --secret --path testbed:hosts.pi.privateKey < key`",
+      ],
+    ],
+    [
+      "an unreadable key file",
+      (s) => (s.hosts.nuc.privateKeyFile = "/keys/nope"),
+      ['hosts.nuc.privateKeyFile: "/keys/nope" cannot be read (ENOENT: /keys/nope)'],
+    ],
+    [
+      "a key given twice",
+      (s) => (s.hosts.pi.privateKeyFile = "/keys/id"),
+      ["hosts.pi.privateKey: set either privateKey or privateKeyFile, not both"],
+    ],
+    [
+      "a missing host key",
+      (s) => delete s.hosts.pi.hostKey,
+      ["hosts.pi.hostKey: is required: pin the host's key, e.g. the output of `ssh-keyscan -t ed25519 198.18.0.11`"],
+    ],
+    [
+      "a malformed host key",
+      (s) => (s.hosts.pi.hostKey = "AAAA"),
+      ['hosts.pi.hostKey: "AAAA" is not an SSH public key in authorized_keys format ("ssh-ed25519 AAAA...")'],
+    ],
+    [
+      "a duplicate address",
+      (s) => (s.hosts.jetson.address = "198.18.0.11"),
+      ['hosts.jetson.address: "198.18.0.11" is also the address of "pi"'],
+    ],
+    [
+      "an unknown jump host",
+      (s) => (s.hosts.pi.jump = "bastion"),
+      [
+        'hosts.pi.jump: "bastion" is not a host or VM of this spec (known: "nuc", "pi", "jetson", "karmada-host", "k3s-cp")',
+      ],
+    ],
+    [
+      "a VM on a host that is not a hypervisor",
+      (s) => (s.vms["k3s-cp"].hypervisor = "pi"),
+      ['vms.k3s-cp.hypervisor: "pi" is not a hypervisor; add `hypervisor: { kind: incus }` to hosts.pi'],
+    ],
+    [
+      "a VM on an unknown host",
+      (s) => (s.vms["k3s-cp"].hypervisor = "nuc9"),
+      [
+        'vms.k3s-cp.hypervisor: "nuc9" is not a host of this spec (known: "nuc", "pi", "jetson", "karmada-host", "k3s-cp")',
+      ],
+    ],
+    [
+      "a VM named like a host",
+      (s) => (s.vms.pi = { hypervisor: "nuc" }),
+      ['vms.pi: "pi" is already a host name; VM and host names share one namespace'],
+    ],
+    [
+      "a bad VM size",
+      (s) => (s.vms["k3s-cp"].memory = "6G"),
+      ['vms.k3s-cp.memory: "6G" must be a size like 6GiB or 512MiB'],
+    ],
+    [
+      "an unknown agent",
+      (s) => s.clusters.edge.agents.push("orin"),
+      [
+        'clusters.edge.agents.2: "orin" is not a host or VM of this spec (known: "nuc", "pi", "jetson", "karmada-host", "k3s-cp")',
+      ],
+    ],
+    [
+      "a node in two clusters",
+      (s) => (s.clusters.mgmt.agents = ["pi"]),
+      [
+        'clusters.edge.agents.0: "pi" is already a node of cluster "mgmt"',
+        'vaccel.clientNode: "pi" is in cluster "mgmt", which is not a Karmada member',
+      ],
+    ],
+    [
+      "overlapping CIDRs",
+      (s) => (s.clusters.edge.podCidr = "10.10.128.0/17"),
+      [
+        'clusters.edge.podCidr: "10.10.128.0/17" overlaps clusters.mgmt.podCidr (10.10.0.0/16); pod and service ranges must not overlap within or between clusters',
+      ],
+    ],
+    [
+      "a bad CIDR",
+      (s) => (s.clusters.edge.podCidr = "10.12.0.0/33"),
+      ['clusters.edge.podCidr: "10.12.0.0/33" is not an IPv4 CIDR like 10.12.0.0/16'],
+    ],
+    [
+      "a bad k3s version",
+      (s) => (s.clusters.edge.k3sVersion = "1.31"),
+      ['clusters.edge.k3sVersion: "1.31" must be a k3s release like v1.31.6+k3s1'],
+    ],
+    [
+      "sync=disabled without the acknowledgement",
+      (s) => delete s.zfs.acknowledgeSyncDisabled,
+      [
+        'zfs.acknowledgeSyncDisabled: must be true to apply sync=disabled (profile "demo"): ZFS then acknowledges writes before they reach the disk, and a power loss can lose the last seconds of etcd\'s data. Use profile "durable" to keep sync on.',
+      ],
+    ],
+    [
+      "an unknown ZFS profile",
+      (s) => (s.zfs.profile = "fast"),
+      ['zfs.profile: "fast" must be one of "demo", "durable", "none"'],
+    ],
+    [
+      "thresholds the wrong way round",
+      (s) => (s.diskGate = { warnMs: 200 }),
+      ["diskGate.warnMs: 200 must be below diskGate.failMs (100)"],
+    ],
+    [
+      "a Karmada member that does not exist",
+      (s) => s.karmada.members.push("cloud"),
+      ['karmada.members.1: "cloud" is not a cluster of this spec (known: "mgmt", "edge")'],
+    ],
+    [
+      "Karmada's own cluster as a member",
+      (s) => s.karmada.members.push("mgmt"),
+      ['karmada.members.1: "mgmt" hosts Karmada itself; Karmada\'s host cluster cannot be its own member'],
+    ],
+    [
+      "a vAccel node outside the members",
+      (s) => (s.vaccel.gpuNode = "karmada-host"),
+      ['vaccel.gpuNode: "karmada-host" is in cluster "mgmt", which is not a Karmada member'],
+    ],
+  ])("%s", (_what, mutate, expected) => {
+    expect(issues(mutate)).toEqual(expected);
+  });
+
+  it("reports every error at once", () => {
+    const found = issues((s) => {
+      s.hosts.pi.address = "300.1.1.1";
+      s.hosts.jetson.board = "orin";
+    });
+    expect(found).toHaveLength(2);
+    const refs = issues((s) => {
+      s.vms["k3s-cp"].hypervisor = "pi";
+      s.karmada.members = ["cloud"];
+      delete s.zfs.acknowledgeSyncDisabled;
+    });
+    expect(refs.map((l) => l.split(":")[0])).toEqual([
+      "vms.k3s-cp.hypervisor",
+      "zfs.acknowledgeSyncDisabled",
+      "karmada.members.0",
+      "vaccel.clientNode",
+      "vaccel.gpuNode",
+    ]);
+  });
+
+  it("never prints a secret's value", () => {
+    const raw = demo();
+    raw.hosts.pi.sudoPassword = 12345;
+    expect(() => loadSpec(raw, { readFile })).toThrow(SpecError);
+    expect(validateSpec(raw, { readFile }).issues.map(formatIssue)).toEqual([
+      "hosts.pi.sudoPassword: (secret) expected string",
+    ]);
+  });
+
+  it("can treat unreadable key files as warnings (validate and plan)", () => {
+    const raw = demo();
+    raw.hosts.nuc.privateKeyFile = "/keys/nope";
+    const spec = loadSpec(raw, { readFile, unreadableFiles: "warn" });
+    expect(spec.warnings.map(formatIssue)).toEqual([
+      'hosts.nuc.privateKeyFile: "/keys/nope" cannot be read (ENOENT: /keys/nope); pulumi up needs it',
+    ]);
+  });
+});
+
+describe("the committed stacks", () => {
+  const root = path.resolve(__dirname, "../..");
+  it.each(["demo", "sim"])("stacks/Pulumi.%s.yaml is valid", (stack) => {
+    const raw = readStackConfig(path.join(root, "stacks", `Pulumi.${stack}.yaml`));
+    const { issues: found } = validateSpec(raw, { baseDir: root, unreadableFiles: "warn" });
+    expect(found).toEqual([]);
+  });
+});
+
+describe("cidrsOverlap", () => {
+  it.each([
+    ["10.10.0.0/16", "10.11.0.0/16", false],
+    ["10.10.0.0/16", "10.10.255.0/24", true],
+    ["10.0.0.0/8", "10.200.0.0/16", true],
+    ["192.168.0.0/24", "192.168.1.0/24", false],
+  ] as const)("%s vs %s -> %s", (a, b, expected) => {
+    expect(cidrsOverlap(a, b)).toBe(expected);
+    expect(cidrsOverlap(b, a)).toBe(expected);
+  });
+});

@@ -1,0 +1,189 @@
+import { z } from "zod";
+import { DEFAULT_FAIL_P99_MS, DEFAULT_FIO_SIZE_MIB, DEFAULT_WARN_P99_MS } from "../storage/thresholds";
+
+/** The k3s release the original testbed ran (mlsysops-framework orchestrators/k3s-install.yml). */
+export const DEFAULT_K3S_VERSION = "v1.31.6+k3s1";
+/** The upstream installer script; point it at a mirror (or file://) for air-gapped sites. */
+export const DEFAULT_K3S_INSTALL_URL = "https://get.k3s.io";
+/** The Karmada Helm chart version the original testbed installed (karmada-install.yml, --version=1.13.0). */
+export const DEFAULT_KARMADA_CHART_VERSION = "1.13.0";
+/** NodePort the original testbed patched onto karmada-apiserver (5443 -> 32644). */
+export const DEFAULT_KARMADA_API_NODEPORT = 32644;
+/** Where the Karmada chart's internal etcd keeps its data (hostPath), so the disk gate measures that path. */
+export const DEFAULT_KARMADA_ETCD_PATH = "/var/lib/karmada-etcd";
+/** The Karmada chart repository the original testbed used. */
+export const DEFAULT_KARMADA_CHART_REPO = "https://raw.githubusercontent.com/karmada-io/karmada/master/charts";
+/** k3s' default data dir; embedded etcd writes under <dataDir>/server/db. */
+export const DEFAULT_K3S_DATA_DIR = "/var/lib/rancher/k3s";
+/** Ubuntu 22.04, the OS the original playbooks were tested on (docs/testbed.md). */
+export const DEFAULT_VM_IMAGE = "images:ubuntu/22.04/cloud";
+/** The VM size the original launch.py used (limits.cpu=4, limits.memory=6GiB). */
+export const DEFAULT_VM_CPUS = 4;
+export const DEFAULT_VM_MEMORY = "6GiB";
+/** Enough for k3s, Karmada's images and etcd with room to spare. */
+export const DEFAULT_VM_DISK = "40GiB";
+/** The vAccel RPC port of the yolo-torch demo (VACCEL_RPC_ADDRESS=tcp://<jetson>:8192). */
+export const DEFAULT_VACCEL_PORT = 8192;
+/** Images of the vAccel pipeline; override with your registry's builds. */
+export const DEFAULT_VACCEL_AGENT_IMAGE = "harbor.nbfc.io/nubificus/vaccel-rpc-agent:latest";
+export const DEFAULT_VACCEL_APP_IMAGE = "harbor.nbfc.io/nubificus/yolo-vaccel:latest";
+
+const name = z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, {
+  message: "must be a DNS label: lower-case letters, digits and '-', at most 63 characters",
+});
+const hostname = z
+  .string()
+  .regex(
+    /^(?![0-9.]+$)(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$/,
+  );
+const address = z.union([z.ipv4(), hostname], { message: "is not an IPv4 address or a host name" });
+const port = z.number().int().min(1).max(65535);
+const size = z.string().regex(/^[0-9]+(\.[0-9]+)?(KiB|MiB|GiB|TiB|KB|MB|GB|TB)$/, {
+  message: "must be a size like 6GiB or 512MiB",
+});
+const labels = z.record(z.string(), z.string()).default({});
+const cidr = z.cidrv4({ message: "is not an IPv4 CIDR like 10.12.0.0/16" });
+
+/** A secret given inline (Pulumi secret config) or as a file path read at run time. */
+const secretFields = {
+  privateKey: z.string().min(1).optional(),
+  privateKeyFile: z.string().min(1).optional(),
+  sudoPassword: z.string().min(1).optional(),
+  sudoPasswordFile: z.string().min(1).optional(),
+};
+
+export const hypervisorSchema = z
+  .object({
+    /** The Incus CLI; LXD's `lxc` takes the same arguments. Defaults to incus. */
+    kind: z.enum(["incus", "lxd"]).default("incus"),
+    /** Storage pool the VMs' disks live on (a ZFS pool, as on the NUC). Defaults to default. */
+    storagePool: name.default("default"),
+  })
+  .strict();
+
+export const hostSchema = z
+  .object({
+    address,
+    port: port.default(22),
+    user: z.string().min(1).default("root"),
+    ...secretFields,
+    /** Pinned host key, authorized_keys format ("ssh-ed25519 AAAA..."), e.g. from `ssh-keyscan -t ed25519`. */
+    hostKey: z.string().min(1).optional(),
+    hostKeyFile: z.string().min(1).optional(),
+    /** Name of another host to reach this one through (SSH jump host). */
+    jump: z.string().optional(),
+    arch: z.enum(["amd64", "arm64"]).default("amd64"),
+    board: z.enum(["generic", "raspberry-pi", "jetson"]).default("generic"),
+    labels,
+    hypervisor: hypervisorSchema.optional(),
+  })
+  .strict();
+
+export const vmSchema = z
+  .object({
+    hypervisor: z.string(),
+    cpus: z.number().int().min(1).default(DEFAULT_VM_CPUS),
+    memory: size.default(DEFAULT_VM_MEMORY),
+    disk: size.default(DEFAULT_VM_DISK),
+    image: z.string().min(1).default(DEFAULT_VM_IMAGE),
+    /** Defaults to the hypervisor's storage pool. */
+    storagePool: name.optional(),
+    /** Static address set through cloud-init; without it the address Incus reports is used. */
+    address: z.ipv4({ message: "is not an IPv4 address" }).optional(),
+    /** Gateway and prefix for a static address. Defaults to the .1 of the address's /24. */
+    gateway: z.ipv4().optional(),
+    prefixLength: z.number().int().min(8).max(30).default(24),
+    user: z.string().min(1).default("ubuntu"),
+    /** Defaults to the hypervisor's key; its public half is injected with cloud-init. */
+    privateKeyFile: z.string().min(1).optional(),
+    privateKey: z.string().min(1).optional(),
+    arch: z.enum(["amd64", "arm64"]).default("amd64"),
+    labels,
+  })
+  .strict();
+
+export const clusterSchema = z
+  .object({
+    server: z.string(),
+    agents: z.array(z.string()).default([]),
+    podCidr: cidr,
+    serviceCidr: cidr,
+    k3sVersion: z
+      .string()
+      .regex(/^v[0-9]+\.[0-9]+\.[0-9]+\+k3s[0-9]+$/, { message: "must be a k3s release like v1.31.6+k3s1" })
+      .default(DEFAULT_K3S_VERSION),
+    installScriptUrl: z.string().min(1).default(DEFAULT_K3S_INSTALL_URL),
+    dataDir: z.string().startsWith("/").default(DEFAULT_K3S_DATA_DIR),
+    extraArgs: z.array(z.string()).default([]),
+  })
+  .strict();
+
+export const zfsSchema = z
+  .object({
+    dataset: z.string().min(1).default("default"),
+    /** demo = the incident's four properties; durable = the same without sync=disabled; none = leave ZFS alone. */
+    profile: z.enum(["demo", "durable", "none"]).default("durable"),
+    /** An explicit property map; replaces the profile's. */
+    properties: z.record(z.string().regex(/^[a-z][a-z0-9_:.]*$/), z.string()).optional(),
+    /** sync=disabled loses the last seconds of writes on power loss; it must be accepted in writing. */
+    acknowledgeSyncDisabled: z.boolean().default(false),
+  })
+  .strict();
+
+export const diskGateSchema = z
+  .object({
+    warnMs: z.number().positive().default(DEFAULT_WARN_P99_MS),
+    failMs: z.number().positive().default(DEFAULT_FAIL_P99_MS),
+    sizeMiB: z.number().int().min(1).default(DEFAULT_FIO_SIZE_MIB),
+    /** Hosts whose failing disk is accepted anyway (the install goes on with a warning). */
+    accept: z.array(z.string()).default([]),
+  })
+  .strict();
+
+export const karmadaSchema = z
+  .object({
+    /** The cluster whose (single) server hosts Karmada; it is not a member. */
+    cluster: z.string(),
+    members: z.array(z.string()).default([]),
+    chartVersion: z.string().min(1).default(DEFAULT_KARMADA_CHART_VERSION),
+    chartRepo: z.string().min(1).default(DEFAULT_KARMADA_CHART_REPO),
+    apiNodePort: z.number().int().min(30000).max(32767).default(DEFAULT_KARMADA_API_NODEPORT),
+    etcdPath: z.string().startsWith("/").default(DEFAULT_KARMADA_ETCD_PATH),
+  })
+  .strict();
+
+export const vaccelSchema = z
+  .object({
+    clientNode: z.string(),
+    gpuNode: z.string(),
+    agentImage: z.string().min(1).default(DEFAULT_VACCEL_AGENT_IMAGE),
+    appImage: z.string().min(1).default(DEFAULT_VACCEL_APP_IMAGE),
+    port: port.default(DEFAULT_VACCEL_PORT),
+    backend: z.enum(["local", "remote"]).default("local"),
+  })
+  .strict();
+
+export const rawSpecSchema = z
+  .object({
+    hosts: z.record(name, hostSchema),
+    vms: z.record(name, vmSchema).default({}),
+    clusters: z.record(name, clusterSchema).default({}),
+    zfs: zfsSchema.default(zfsSchema.parse({})),
+    diskGate: diskGateSchema.default(diskGateSchema.parse({})),
+    karmada: karmadaSchema.optional(),
+    vaccel: vaccelSchema.optional(),
+  })
+  .strict();
+
+export type RawSpec = z.infer<typeof rawSpecSchema>;
+export type HostInput = z.infer<typeof hostSchema>;
+export type VmInput = z.infer<typeof vmSchema>;
+export type ClusterSpec = z.infer<typeof clusterSchema> & { name: string };
+export type ZfsSpec = z.infer<typeof zfsSchema>;
+export type DiskGateSpec = z.infer<typeof diskGateSchema>;
+export type KarmadaSpec = z.infer<typeof karmadaSchema>;
+export type VaccelSpec = z.infer<typeof vaccelSchema>;
+export type HypervisorSpec = z.infer<typeof hypervisorSchema>;
+
+/** Config keys (namespace `testbed:`) the spec is read from, in the order they are validated. */
+export const SPEC_KEYS = ["hosts", "vms", "clusters", "zfs", "diskGate", "karmada", "vaccel"] as const;

@@ -1,0 +1,44 @@
+import * as pulumi from "@pulumi/pulumi";
+import type { TestbedSpec } from "./spec";
+import { RemoteHost } from "./remote/host";
+import { VirtualMachine } from "./vm/vm";
+
+export interface TestbedArgs {
+  spec: TestbedSpec;
+}
+
+/**
+ * The whole testbed, composed from the spec: one RemoteHost per machine (each first proves it is reachable and
+ * is what the spec says), the VMs on their hypervisors, then storage, k3s, Karmada and vAccel on top.
+ * Ordering comes only from data dependencies and dependsOn, so independent hosts proceed in parallel.
+ */
+export class Testbed extends pulumi.ComponentResource {
+  readonly hosts: Record<string, RemoteHost> = {};
+  readonly vms: Record<string, VirtualMachine> = {};
+
+  constructor(name: string, args: TestbedArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("testbed:index:Testbed", name, {}, opts);
+    const { spec } = args;
+    const machines = Object.values(spec.hosts).filter((h) => h.kind === "machine");
+    // Jump hosts first, so a host behind one can use its connection.
+    const ordered = [...machines.filter((h) => h.jump === undefined), ...machines.filter((h) => h.jump !== undefined)];
+    for (const host of ordered) {
+      const jump = host.jump !== undefined ? this.hosts[host.jump].connection : undefined;
+      this.hosts[host.name] = new RemoteHost(host.name, { host, jump }, { parent: this });
+    }
+    for (const host of Object.values(spec.hosts)) {
+      if (host.kind !== "vm" || host.vm === undefined) continue;
+      const vm = new VirtualMachine(host.name, { host, hypervisor: this.hosts[host.vm.hypervisor] }, { parent: this });
+      this.vms[host.name] = vm;
+      this.hosts[host.name] = vm.host;
+    }
+    this.registerOutputs({});
+  }
+
+  /** Stack outputs: what an operator needs after `pulumi up`. */
+  outputs(): Record<string, pulumi.Output<unknown>> {
+    return {
+      vmAddresses: pulumi.output(Object.fromEntries(Object.entries(this.vms).map(([n, vm]) => [n, vm.address]))),
+    };
+  }
+}

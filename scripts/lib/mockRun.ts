@@ -1,0 +1,180 @@
+import * as path from "node:path";
+import * as pulumi from "@pulumi/pulumi";
+import { CONFIG_NAMESPACE, ENCRYPTED_PLACEHOLDER } from "../../components/spec";
+
+/**
+ * Runs the real Pulumi program (index.ts) offline under Pulumi's mock runtime and records every resource it
+ * registers, with its parent, its dependencies (explicit `dependsOn` and those implied by inputs) and which
+ * inputs are secret. `testbed plan` prints this record; the simulated testbed's engine supplies `newResource`
+ * to execute each step for real. The mock runtime is process-global: one run per process.
+ */
+
+/** The marker Pulumi's RPC layer wraps secret values in (sdk/nodejs/runtime/rpc.ts). */
+const SIG_KEY = "4dabf18193072939515e22adb298388d";
+const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
+
+/** What a secret value is shown as anywhere in recorded inputs. */
+export const SECRET_MASK = "[secret]";
+
+export interface RecordedResource {
+  urn: string;
+  type: string;
+  name: string;
+  custom: boolean;
+  parent?: string;
+  /** URNs this resource waits for: dependsOn and every resource whose outputs flow into its inputs. */
+  dependsOn: string[];
+  /** Inputs with every secret value replaced by SECRET_MASK. */
+  inputs: Record<string, unknown>;
+  /** Names of top-level inputs that are, or contain, a secret. */
+  secretInputs: string[];
+}
+
+export interface NewResourceRequest extends RecordedResource {
+  /** Inputs with secrets unwrapped: only for an engine that executes the resource; never print them. */
+  rawInputs: Record<string, unknown>;
+}
+
+export interface MockRunOptions {
+  stack: string;
+  /** Raw values of the `testbed:*` settings (as readStackConfig or Pulumi's config returns them). */
+  config: Record<string, unknown>;
+  /** Directory holding index.ts; relative paths in the spec are resolved against it. Defaults to the repo root. */
+  projectDir?: string;
+  /**
+   * true (plan): like `pulumi preview`, resource outputs are unknown unless the mock returns them.
+   * false (engine): outputs are whatever newResource returns.
+   */
+  preview: boolean;
+  /** Returns the resource's id and output state. Defaults to echoing the inputs back. */
+  newResource?: (req: NewResourceRequest) => Promise<{ id?: string; state: Record<string, unknown> }>;
+}
+
+export interface MockRunResult {
+  resources: RecordedResource[];
+  outputs: Record<string, unknown>;
+}
+
+export function isSecretValue(v: unknown): v is { value: unknown } {
+  return typeof v === "object" && v !== null && (v as Record<string, unknown>)[SIG_KEY] === SECRET_SIG;
+}
+
+/** Returns [masked, unwrapped, containsSecret]. */
+function splitSecrets(v: unknown): [unknown, unknown, boolean] {
+  if (isSecretValue(v)) {
+    const [, raw] = splitSecrets(v.value);
+    return [SECRET_MASK, raw, true];
+  }
+  if (Array.isArray(v)) {
+    const parts = v.map(splitSecrets);
+    return [parts.map((p) => p[0]), parts.map((p) => p[1]), parts.some((p) => p[2])];
+  }
+  if (typeof v === "object" && v !== null) {
+    const masked: Record<string, unknown> = {};
+    const raw: Record<string, unknown> = {};
+    let secret = false;
+    for (const [k, x] of Object.entries(v)) {
+      const [m, r, s] = splitSecrets(x);
+      masked[k] = m;
+      raw[k] = r;
+      secret ||= s;
+    }
+    return [masked, raw, secret];
+  }
+  return [v, v, false];
+}
+
+interface RegisterRequest {
+  getType(): string;
+  getName(): string;
+  getParent(): string;
+  getCustom(): boolean;
+  getDependenciesList(): string[];
+  getPropertydependenciesMap(): { forEach(cb: (deps: { getUrnsList(): string[] }) => void): void };
+}
+
+export async function runProgram(opts: MockRunOptions): Promise<MockRunResult> {
+  const projectDir = opts.projectDir ?? path.resolve(__dirname, "../..");
+  const resources: RecordedResource[] = [];
+  const pending = new Map<string, RecordedResource>();
+  const keyOf = (type: string, name: string) => `${type}::${name}`;
+
+  await pulumi.runtime.setMocks(
+    {
+      newResource: async (args) => {
+        const rec = pending.get(keyOf(args.type, args.name));
+        const [masked, raw] = splitSecrets(args.inputs);
+        const record: RecordedResource = rec ?? {
+          urn: "",
+          type: args.type,
+          name: args.name,
+          custom: args.custom ?? true,
+          dependsOn: [],
+          inputs: {},
+          secretInputs: [],
+        };
+        record.inputs = masked as Record<string, unknown>;
+        record.secretInputs = Object.entries(args.inputs)
+          .filter(([, v]) => splitSecrets(v)[2])
+          .map(([k]) => k)
+          .sort();
+        if (opts.newResource) {
+          const result = await opts.newResource({ ...record, rawInputs: raw as Record<string, unknown> });
+          return { id: result.id ?? `${args.name}-id`, state: result.state };
+        }
+        return { id: `${args.name}-id`, state: args.inputs };
+      },
+      call: async (args) => args.inputs,
+    },
+    "testbed",
+    opts.stack,
+    opts.preview,
+  );
+
+  // Record the graph as the program registers it: the mock API hides dependencies from newResource.
+  const monitor = pulumi.runtime.getMonitor() as unknown as {
+    registerResource(req: RegisterRequest, cb: (err: unknown, res?: { getUrn(): string }) => void): unknown;
+  };
+  const register = monitor.registerResource.bind(monitor);
+  monitor.registerResource = (req, cb) => {
+    const deps = new Set(req.getDependenciesList());
+    req.getPropertydependenciesMap().forEach((d) => d.getUrnsList().forEach((u) => deps.add(u)));
+    const record: RecordedResource = {
+      urn: "",
+      type: req.getType(),
+      name: req.getName(),
+      custom: req.getCustom(),
+      parent: req.getParent() || undefined,
+      dependsOn: [...deps],
+      inputs: {},
+      secretInputs: [],
+    };
+    pending.set(keyOf(record.type, record.name), record);
+    resources.push(record);
+    return register(req, (err, res) => {
+      if (res) record.urn = res.getUrn();
+      cb(err, res);
+    });
+  };
+
+  const config: Record<string, string> = {};
+  const secretKeys: string[] = [];
+  for (const [key, value] of Object.entries(opts.config)) {
+    const full = `${CONFIG_NAMESPACE}:${key}`;
+    config[full] = typeof value === "string" ? value : JSON.stringify(value);
+    if (JSON.stringify(value).includes(ENCRYPTED_PLACEHOLDER)) secretKeys.push(full);
+  }
+  pulumi.runtime.setAllConfig(config, secretKeys);
+
+  const previousCwd = process.cwd();
+  process.chdir(projectDir);
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const program = require(path.join(projectDir, "index.ts")) as () => Promise<Record<string, unknown>>;
+    const outputs = await new Promise<unknown>((resolve) => pulumi.output(program()).apply(resolve));
+    await (pulumi.runtime as unknown as { waitForRPCs?: () => Promise<void> }).waitForRPCs?.();
+    return { resources, outputs: (outputs ?? {}) as Record<string, unknown> };
+  } finally {
+    process.chdir(previousCwd);
+  }
+}
