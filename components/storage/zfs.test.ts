@@ -1,0 +1,87 @@
+import { describe, expect, it } from "vitest";
+import { runWithZfsFuse, uniquePoolName, zfsFuseAvailable } from "../../test/harness/zfsFuse";
+import { bundle, parseResult } from "../remote/script";
+import { recordFile, zfsTuningScript } from "./zfs";
+
+describe("zfsTuningScript as text", () => {
+  const s = zfsTuningScript("nuc", "default", { sync: "disabled", atime: "off" });
+  it("checks support before it changes anything and records before it sets", () => {
+    const order = ["does not support property", "refuses", "zfs get -H -p -o property,value,source", "zfs set"];
+    const at = order.map((needle) => s.create.indexOf(needle));
+    expect(at.every((i) => i >= 0)).toBe(true);
+    expect([...at].sort((a, b) => a - b)).toEqual(at);
+  });
+  it("restores local values with zfs set and everything else with zfs inherit", () => {
+    expect(s.delete).toContain('local) zfs set "$prop=$value" default');
+    expect(s.delete).toContain('*) zfs inherit "$prop" default');
+  });
+  it("keeps one record file per dataset", () => {
+    expect(recordFile("tank/incus/default")).toBe("/var/lib/testbed/zfs/tank%incus%default.tsv");
+  });
+});
+
+// The real ZFS CLI (zfs-fuse): it accepts atime and recordsize and rejects sync and lz4, like an old ZFS would.
+describe.runIf(zfsFuseAvailable())("zfsTuningScript on real ZFS (zfs-fuse)", () => {
+  const pool = uniquePoolName();
+  const tune = bundle("nuc/zfs-tuning", zfsTuningScript("nuc", pool, { atime: "off", recordsize: "8k" }));
+  const get = `zfs get -H -o property,value,source atime,recordsize ${pool}`;
+  const zfs = (commands: string, files: Record<string, string>) => runWithZfsFuse(commands, files, pool);
+
+  it("records, tunes, is a no-op the second time, and restores exactly on delete", () => {
+    const r = zfs(
+      `set -e
+zfs set recordsize=64k ${pool}   # a local value, to be set back (not inherited) on delete
+bash -s -- create < $FILES/tune; echo ---
+bash -s -- create < $FILES/tune; echo ---
+${get}; echo ---
+bash -s -- delete < $FILES/tune; echo ---
+${get}; ls /var/lib/testbed/zfs`,
+      { tune },
+    );
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    const [first, second, tuned, deleted, restored] = r.stdout.split("---\n");
+    expect(parseResult(first)).toEqual({
+      changed: true,
+      detail: `zfs set on ${pool}: atime recordsize`,
+      output: {
+        dataset: pool,
+        recorded: { atime: { value: "on", source: "default" }, recordsize: { value: "65536", source: "local" } },
+        changed: ["atime", "recordsize"],
+      },
+    });
+    expect(parseResult(second)).toMatchObject({
+      changed: false,
+      detail: `${pool} already has atime=off recordsize=8k`,
+      // The record of the first run survives: it is what delete restores.
+      output: { recorded: { atime: { value: "on", source: "default" } }, changed: [] },
+    });
+    expect(tuned).toBe("atime\toff\tlocal\nrecordsize\t8K\tlocal\n");
+    expect(parseResult(deleted)).toEqual({
+      changed: true,
+      detail: `restored on ${pool}: atime(default) recordsize(local)`,
+    });
+    expect(restored).toBe("atime\ton\tdefault\nrecordsize\t64K\tlocal\n");
+  });
+
+  it("refuses what this ZFS does not support before changing anything, naming host, dataset, property and value", () => {
+    const demo = bundle("nuc/zfs-tuning", zfsTuningScript("nuc", pool, { atime: "off", sync: "disabled" }));
+    const lz4 = bundle("nuc/zfs-tuning", zfsTuningScript("nuc", pool, { atime: "off", compression: "lz4" }));
+    const r = zfs(
+      `bash -s -- create < $FILES/demo; echo "rc=$?"; bash -s -- create < $FILES/lz4; echo "rc=$?"; ${get}; zfs list -H -o name`,
+      { demo, lz4 },
+    );
+    expect(r.stderr.trim().split("\n")).toEqual([
+      `host nuc: dataset ${pool}: this ZFS does not support property sync (zfs get said: bad property list: invalid property 'sync'); nothing was changed`,
+      `host nuc: dataset ${pool}: this ZFS refuses compression=lz4 (zfs said: cannot create '${pool}/testbed-probe': 'compression' must be one of 'on | off | lzjb | gzip | gzip-[1-9] | zle'); nothing was changed`,
+    ]);
+    expect(r.stdout).toBe(`rc=1\nrc=1\natime\ton\tdefault\nrecordsize\t128K\tdefault\n${pool}\n`);
+  });
+
+  it("says which datasets exist when the spec names a missing one", () => {
+    const s = bundle("nuc/zfs-tuning", zfsTuningScript("nuc", "tank/vms", { atime: "off" }));
+    const r = zfs(`bash -s -- create < $FILES/s`, { s });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(`host nuc: ZFS dataset tank/vms does not exist (zfs list shows: ${pool} )\n`);
+  });
+});
