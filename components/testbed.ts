@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { TestbedSpec } from "./spec";
 import { RemoteHost } from "./remote/host";
 import { VirtualMachine } from "./vm/vm";
+import { ZfsTuning } from "./storage/zfs";
 
 export interface TestbedArgs {
   spec: TestbedSpec;
@@ -15,6 +16,7 @@ export interface TestbedArgs {
 export class Testbed extends pulumi.ComponentResource {
   readonly hosts: Record<string, RemoteHost> = {};
   readonly vms: Record<string, VirtualMachine> = {};
+  readonly zfs: Record<string, ZfsTuning> = {};
 
   constructor(name: string, args: TestbedArgs, opts?: pulumi.ComponentResourceOptions) {
     super("testbed:index:Testbed", name, {}, opts);
@@ -26,9 +28,24 @@ export class Testbed extends pulumi.ComponentResource {
       const jump = host.jump !== undefined ? this.hosts[host.jump].connection : undefined;
       this.hosts[host.name] = new RemoteHost(host.name, { host, jump }, { parent: this });
     }
+    // Storage first: the VMs' disks (and the etcds inside them) land on the tuned dataset.
+    const properties = spec.zfs.resolvedProperties;
+    for (const host of machines) {
+      if (host.hypervisor === undefined || Object.keys(properties).length === 0) continue;
+      this.zfs[host.name] = new ZfsTuning(
+        `${host.name}-zfs`,
+        { host: this.hosts[host.name], dataset: spec.zfs.dataset, properties },
+        { parent: this },
+      );
+    }
     for (const host of Object.values(spec.hosts)) {
       if (host.kind !== "vm" || host.vm === undefined) continue;
-      const vm = new VirtualMachine(host.name, { host, hypervisor: this.hosts[host.vm.hypervisor] }, { parent: this });
+      const tuning = this.zfs[host.vm.hypervisor];
+      const vm = new VirtualMachine(
+        host.name,
+        { host, hypervisor: this.hosts[host.vm.hypervisor], dependsOn: tuning ? [tuning] : [] },
+        { parent: this },
+      );
       this.vms[host.name] = vm;
       this.hosts[host.name] = vm.host;
     }
@@ -38,6 +55,7 @@ export class Testbed extends pulumi.ComponentResource {
   /** Stack outputs: what an operator needs after `pulumi up`. */
   outputs(): Record<string, pulumi.Output<unknown>> {
     return {
+      zfsRecords: pulumi.output(Object.fromEntries(Object.entries(this.zfs).map(([n, z]) => [n, z.record]))),
       vmAddresses: pulumi.output(Object.fromEntries(Object.entries(this.vms).map(([n, vm]) => [n, vm.address]))),
     };
   }

@@ -47,6 +47,13 @@ export function buildProgram(): Command {
 
 export async function main(argv: string[]): Promise<void> {
   const program = buildProgram();
+  // A command whose promise never settles (a stuck output) must not look like success when node runs dry.
+  let settled = false;
+  process.once("exit", () => {
+    if (settled) return;
+    process.stderr.write("testbed: internal error: the command stopped before it finished\n");
+    process.exitCode = EXIT.badInput;
+  });
   try {
     await program.parseAsync(argv);
   } catch (err) {
@@ -60,5 +67,7 @@ export async function main(argv: string[]): Promise<void> {
       return;
     }
     finish(EXIT.badInput, `testbed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+  } finally {
+    settled = true;
   }
 }

@@ -273,6 +273,16 @@ describe("loadSpec on bad input: every error, each naming its field, the value a
       s.hosts.jetson.board = "orin";
     });
     expect(found).toHaveLength(2);
+    // A schema error does not hide a bad reference elsewhere.
+    expect(
+      issues((s) => {
+        s.hosts.pi.address = "300.1.1.1";
+        s.karmada.members = ["cloud"];
+      }),
+    ).toEqual([
+      'hosts.pi.address: "300.1.1.1" is not an IPv4 address or a host name',
+      'karmada.members.0: "cloud" is not a cluster of this spec (known: "mgmt", "edge")',
+    ]);
     const refs = issues((s) => {
       s.vms["k3s-cp"].hypervisor = "pi";
       s.karmada.members = ["cloud"];

@@ -100,7 +100,7 @@ const SECRET_FIELDS = new Set(["privateKey", "sudoPassword"]);
 /** Validates raw stack config (the values of the `testbed:*` keys) into a TestbedSpec, or throws SpecError. */
 export function loadSpec(raw: Record<string, unknown>, options: LoadOptions = {}): TestbedSpec {
   const parsed = rawSpecSchema.safeParse(raw, { reportInput: true });
-  if (!parsed.success) throw new SpecError(parsed.error.issues.map(zodIssue));
+  if (!parsed.success) throw new SpecError([...parsed.error.issues.map(zodIssue), ...checkNamesLoosely(raw)]);
   const issues: SpecIssue[] = [];
   const warnings: SpecIssue[] = [];
   const spec = resolve(parsed.data, options, issues, warnings);
@@ -276,6 +276,38 @@ function resolve(raw: RawSpec, options: LoadOptions, issues: SpecIssue[], warnin
     vaccel: raw.vaccel,
     warnings,
   };
+}
+
+/**
+ * When the schema already failed, the detailed checks cannot run; the name references still can, so a user sees
+ * a typo in karmada.members in the same run as a bad address.
+ */
+function checkNamesLoosely(raw: Record<string, unknown>): SpecIssue[] {
+  const obj = (v: unknown): Record<string, unknown> =>
+    typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
+  const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
+  const nodes = [...Object.keys(obj(raw.hosts)), ...Object.keys(obj(raw.vms))];
+  const clusters = Object.keys(obj(raw.clusters));
+  const issues: SpecIssue[] = [];
+  const check = (where: string, ref: unknown, known: string[], what: string) => {
+    if (typeof ref === "string" && !known.includes(ref))
+      issues.push({
+        path: where,
+        message: `${JSON.stringify(ref)} is not a ${what} of this spec (known: ${known.map((n) => JSON.stringify(n)).join(", ") || "none"})`,
+      });
+  };
+  for (const [name, vm] of Object.entries(obj(raw.vms)))
+    check(`vms.${name}.hypervisor`, obj(vm).hypervisor, Object.keys(obj(raw.hosts)), "host");
+  for (const [name, c] of Object.entries(obj(raw.clusters))) {
+    check(`clusters.${name}.server`, obj(c).server, nodes, "host or VM");
+    list(obj(c).agents).forEach((a, i) => check(`clusters.${name}.agents.${i}`, a, nodes, "host or VM"));
+  }
+  const karmada = obj(raw.karmada);
+  check("karmada.cluster", karmada.cluster, clusters, "cluster");
+  list(karmada.members).forEach((m, i) => check(`karmada.members.${i}`, m, clusters, "cluster"));
+  check("vaccel.clientNode", obj(raw.vaccel).clientNode, nodes, "host or VM");
+  check("vaccel.gpuNode", obj(raw.vaccel).gpuNode, nodes, "host or VM");
+  return issues;
 }
 
 function checkReferences(spec: TestbedSpec, raw: RawSpec, issues: SpecIssue[]): void {

@@ -171,7 +171,11 @@ export async function runProgram(opts: MockRunOptions): Promise<MockRunResult> {
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const program = require(path.join(projectDir, "index.ts")) as () => Promise<Record<string, unknown>>;
-    const outputs = await new Promise<unknown>((resolve) => pulumi.output(program()).apply(resolve));
+    // Output.promise(true) resolves even when a value is unknown (a preview); apply() would never call back.
+    const stackOutputs = pulumi.output(await program()) as unknown as {
+      promise(withUnknowns: boolean): Promise<unknown>;
+    };
+    const outputs = await stackOutputs.promise(true);
     await (pulumi.runtime as unknown as { waitForRPCs?: () => Promise<void> }).waitForRPCs?.();
     return { resources, outputs: (outputs ?? {}) as Record<string, unknown> };
   } finally {

@@ -1,0 +1,126 @@
+import { execFileSync, spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { parse, stringify } from "yaml";
+
+const root = path.resolve(__dirname, "../..");
+const cli = (...args: string[]) =>
+  spawnSync("node", [path.join(root, "scripts/testbed.js"), ...args], { encoding: "utf8", cwd: root, timeout: 60_000 });
+
+interface Row {
+  name: string;
+  type: string;
+  host: string;
+  dependsOn: string[];
+  secretInputs: string[];
+}
+
+/** Asserts each step comes after everything it depends on. */
+function expectDependencyOrder(rows: Row[]): void {
+  const seen = new Set<string>();
+  for (const r of rows) {
+    for (const d of r.dependsOn) expect(seen.has(d), `${r.name} is listed before its dependency ${d}`).toBe(true);
+    seen.add(r.name);
+  }
+}
+
+describe("testbed plan --stack demo --json", () => {
+  let rows: Row[];
+  beforeAll(() => {
+    const r = cli("plan", "--stack", "demo", "--json");
+    expect(r.status).toBe(0);
+    rows = JSON.parse(r.stdout) as Row[];
+  });
+
+  it("lists a reachable step per host, machines and VMs", () => {
+    expect(
+      rows
+        .filter((r) => r.name.endsWith("/reachable"))
+        .map((r) => r.host)
+        .sort(),
+    ).toEqual(["jetson", "k3s-cp", "karmada-host", "nuc", "pi"]);
+  });
+
+  it("lists steps in dependency order, every later step on a host after its reachable step", () => {
+    expectDependencyOrder(rows);
+    for (const r of rows.filter((x) => x.type === "command:remote:Command" && !x.name.endsWith("/reachable")))
+      expect(r.dependsOn).toContain(`${r.host}/reachable`);
+  });
+
+  it("tunes ZFS before the VMs whose disks live on it, and reaches the VMs only after they launch", () => {
+    const byName = new Map(rows.map((r) => [r.name, r]));
+    expect(byName.get("nuc/vm-k3s-cp")?.dependsOn).toEqual(["nuc/reachable", "nuc/zfs-tuning"]);
+    expect(byName.get("k3s-cp/reachable")?.dependsOn).toEqual(["nuc/vm-k3s-cp"]);
+  });
+
+  it("prints only the documented fields", () => {
+    for (const r of rows) expect(Object.keys(r).sort()).toEqual(["dependsOn", "host", "name", "secretInputs", "type"]);
+  });
+});
+
+describe("testbed plan never shows a secret", () => {
+  let dir: string;
+  let key: string;
+  const sudoPassword = "hunter2-sudo-password";
+  beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "testbed-plan-"));
+    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "", "-f", path.join(dir, "id")]);
+    key = fs.readFileSync(path.join(dir, "id"), "utf8");
+    const demo = parse(fs.readFileSync(path.join(root, "stacks/Pulumi.demo.yaml"), "utf8"));
+    for (const h of Object.values(demo.config["testbed:hosts"]) as Record<string, unknown>[]) {
+      delete h.privateKeyFile;
+      h.privateKey = key;
+    }
+    demo.config["testbed:hosts"].pi.sudoPassword = sudoPassword;
+    fs.writeFileSync(path.join(dir, "Pulumi.inline.yaml"), stringify(demo));
+  });
+
+  it.each([["--json"], []])("with %j", (...flags) => {
+    const r = cli("plan", "--file", path.join(dir, "Pulumi.inline.yaml"), ...flags);
+    expect(r.status).toBe(0);
+    const everything = r.stdout + r.stderr;
+    for (const line of key.trim().split("\n").slice(1, -1)) expect(everything).not.toContain(line);
+    expect(everything).not.toContain(sudoPassword);
+  });
+
+  it("marks the sudo password's steps as having secret stdin", () => {
+    const rows = JSON.parse(cli("plan", "--file", path.join(dir, "Pulumi.inline.yaml"), "--json").stdout) as Row[];
+    expect(rows.find((r) => r.name === "pi/reachable")?.secretInputs).toEqual(["connection", "stdin"]);
+    expect(rows.find((r) => r.name === "jetson/reachable")?.secretInputs).toEqual(["connection"]);
+  });
+});
+
+describe("testbed validate", () => {
+  it("exits 0 with a one-line summary for the demo stack", () => {
+    const r = cli("validate", "--stack", "demo");
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe(
+      "valid: 3 machine(s), 2 VM(s), clusters: mgmt (1 node), edge (3 nodes), zfs default: sync=disabled,compression=lz4,atime=off,recordsize=8k, karmada on mgmt with 1 member(s), disk gate 10/100 ms\n",
+    );
+  });
+
+  it("exits 2 and names every bad field", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "testbed-validate-"));
+    const demo = parse(fs.readFileSync(path.join(root, "stacks/Pulumi.demo.yaml"), "utf8"));
+    demo.config["testbed:hosts"].pi.address = "300.1.1.1";
+    demo.config["testbed:karmada"].members = ["edge", "cloud"];
+    fs.writeFileSync(path.join(dir, "Pulumi.bad.yaml"), stringify(demo));
+    const r = cli("validate", "--file", path.join(dir, "Pulumi.bad.yaml"));
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('hosts.pi.address: "300.1.1.1" is not an IPv4 address or a host name');
+    expect(r.stderr).toContain('karmada.members.1: "cloud" is not a cluster of this spec (known: "mgmt", "edge")');
+  });
+
+  it("exits 2 for a stack that does not exist, naming the ones that do", () => {
+    const r = cli("validate", "--stack", "nope");
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/no stack settings at .*Pulumi\.nope\.yaml \(stacks here: demo, sim\)/);
+  });
+
+  it("exits 2 on usage errors", () => {
+    expect(cli("validate").status).toBe(2);
+    expect(cli("validate", "--bogus").status).toBe(2);
+  });
+});
