@@ -3,6 +3,7 @@ import type { TestbedSpec } from "./spec";
 import { RemoteHost } from "./remote/host";
 import { VirtualMachine } from "./vm/vm";
 import { ZfsTuning } from "./storage/zfs";
+import { K3sCluster } from "./k3s/k3s";
 
 export interface TestbedArgs {
   spec: TestbedSpec;
@@ -17,6 +18,7 @@ export class Testbed extends pulumi.ComponentResource {
   readonly hosts: Record<string, RemoteHost> = {};
   readonly vms: Record<string, VirtualMachine> = {};
   readonly zfs: Record<string, ZfsTuning> = {};
+  readonly clusters: Record<string, K3sCluster> = {};
 
   constructor(name: string, args: TestbedArgs, opts?: pulumi.ComponentResourceOptions) {
     super("testbed:index:Testbed", name, {}, opts);
@@ -49,13 +51,30 @@ export class Testbed extends pulumi.ComponentResource {
       this.vms[host.name] = vm;
       this.hosts[host.name] = vm.host;
     }
+    for (const cluster of Object.values(spec.clusters)) {
+      const node = (name: string) => ({ host: this.hosts[name], address: this.addressOf(name) });
+      this.clusters[cluster.name] = new K3sCluster(
+        cluster.name,
+        { cluster, server: node(cluster.server), agents: cluster.agents.map(node) },
+        { parent: this },
+      );
+    }
     this.registerOutputs({});
+  }
+
+  /** The address other machines reach a host on: the spec's, or (VMs) the one Incus reported. */
+  addressOf(name: string): pulumi.Output<string> {
+    const vm = this.vms[name];
+    return vm ? vm.address : pulumi.output(this.hosts[name].spec.address as string);
   }
 
   /** Stack outputs: what an operator needs after `pulumi up`. */
   outputs(): Record<string, pulumi.Output<unknown>> {
     return {
       zfsRecords: pulumi.output(Object.fromEntries(Object.entries(this.zfs).map(([n, z]) => [n, z.record]))),
+      kubeconfigs: pulumi.secret(
+        pulumi.output(Object.fromEntries(Object.entries(this.clusters).map(([n, c]) => [n, c.kubeconfig]))),
+      ),
       vmAddresses: pulumi.output(Object.fromEntries(Object.entries(this.vms).map(([n, vm]) => [n, vm.address]))),
     };
   }

@@ -1,0 +1,111 @@
+import type * as command from "@pulumi/command";
+import * as pulumi from "@pulumi/pulumi";
+import type { ClusterSpec, HostSpec } from "../spec";
+import type { RemoteHost } from "../remote/host";
+import { parseResult } from "../remote/script";
+import {
+  K3S_API_PORT,
+  agentConfig,
+  agentScript,
+  credentialsScript,
+  jetsonRuntimeScript,
+  nodesReadyScript,
+  piCgroupScript,
+  serverConfig,
+  serverScript,
+} from "./scripts";
+
+/** A node as the cluster sees it: its host and the address other nodes reach it on. */
+export interface K3sNode {
+  host: RemoteHost;
+  address: pulumi.Input<string>;
+  /** Steps on this host that must finish before k3s goes on it (the disk gate on a server). */
+  dependsOn?: pulumi.Input<pulumi.Resource>[];
+}
+
+export interface K3sClusterArgs {
+  cluster: ClusterSpec;
+  server: K3sNode;
+  agents: K3sNode[];
+}
+
+/** Labels every node gets besides the spec's: its board and architecture, for scheduling the vAccel pieces. */
+export function nodeLabels(host: HostSpec): Record<string, string> {
+  return { "testbed.io/board": host.board, "testbed.io/arch": host.arch, ...host.labels };
+}
+
+/**
+ * One k3s cluster: the server (config, install, readiness), its credentials read back as secrets, board
+ * preparation and the agents (in parallel, each after its own preparation), then a wait for every node Ready.
+ */
+export class K3sCluster extends pulumi.ComponentResource {
+  readonly server: command.remote.Command;
+  readonly agents: command.remote.Command[] = [];
+  readonly nodesReady: command.remote.Command;
+  /** Admin kubeconfig pointing at the server's address (secret). */
+  readonly kubeconfig: pulumi.Output<string>;
+  /** The agents' join token (secret). */
+  readonly token: pulumi.Output<string>;
+  readonly apiUrl: pulumi.Output<string>;
+
+  constructor(name: string, args: K3sClusterArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("testbed:k3s:Cluster", name, {}, opts);
+    const { cluster, server } = args;
+    const serverSpec = server.host.spec;
+    this.apiUrl = pulumi.interpolate`https://${server.address}:${K3S_API_PORT}`;
+    const config = pulumi
+      .output(server.address)
+      .apply((ip) => serverConfig(cluster, serverSpec.name, ip, nodeLabels(serverSpec)));
+    this.server = server.host.step(
+      "k3s-server",
+      config.apply((c) => serverScript(cluster, c)),
+      { parent: this, dependsOn: server.dependsOn },
+    );
+    const credentials = server.host.step("k3s-credentials", credentialsScript(cluster), {
+      parent: this,
+      dependsOn: [this.server],
+      secretOutput: true,
+    });
+    const creds = pulumi.secret(
+      pulumi.all([credentials.stdout, this.apiUrl]).apply(([out, url]) => {
+        const o = parseResult(out).output as { token: string; kubeconfig: string } | undefined;
+        if (o === undefined) throw new Error(`cluster ${cluster.name}: the credentials step printed nothing`);
+        const kubeconfig = Buffer.from(o.kubeconfig, "base64")
+          .toString("utf8")
+          .replace(/https:\/\/127\.0\.0\.1:6443/g, url);
+        return { token: o.token, kubeconfig };
+      }),
+    );
+    this.token = pulumi.secret(creds.token);
+    this.kubeconfig = pulumi.secret(creds.kubeconfig);
+
+    for (const agent of args.agents) {
+      const spec = agent.host.spec;
+      const prep =
+        spec.board === "raspberry-pi"
+          ? [agent.host.step("cgroups", piCgroupScript(), { parent: this })]
+          : spec.board === "jetson"
+            ? [agent.host.step("nvidia-runtime", jetsonRuntimeScript(), { parent: this })]
+            : [];
+      // The Jetson's pods run on the NVIDIA runtime by default, so the vAccel agent needs no runtimeClassName.
+      const extra = spec.board === "jetson" ? { "default-runtime": "nvidia" } : {};
+      const script = pulumi
+        .all([this.apiUrl, agent.address, this.token])
+        .apply(([url, ip, token]) =>
+          agentScript(cluster, agentConfig(url, spec.name, ip, nodeLabels(spec), extra), token),
+        );
+      this.agents.push(
+        agent.host.step("k3s-agent", pulumi.secret(script), {
+          parent: this,
+          dependsOn: [...prep, credentials, ...(agent.dependsOn ?? [])],
+        }),
+      );
+    }
+    const nodes = [serverSpec.name, ...args.agents.map((a) => a.host.spec.name)];
+    this.nodesReady = server.host.step("k3s-nodes-ready", nodesReadyScript(cluster, nodes), {
+      parent: this,
+      dependsOn: [this.server, ...this.agents],
+    });
+    this.registerOutputs({ kubeconfig: this.kubeconfig, apiUrl: this.apiUrl });
+  }
+}
