@@ -4,6 +4,8 @@ import { RemoteHost } from "./remote/host";
 import { VirtualMachine } from "./vm/vm";
 import { ZfsTuning } from "./storage/zfs";
 import { K3sCluster } from "./k3s/k3s";
+import { DiskLatencyCheck, gate } from "./storage/diskLatency";
+import type { FioResult } from "./storage/fio";
 
 export interface TestbedArgs {
   spec: TestbedSpec;
@@ -19,6 +21,10 @@ export class Testbed extends pulumi.ComponentResource {
   readonly vms: Record<string, VirtualMachine> = {};
   readonly zfs: Record<string, ZfsTuning> = {};
   readonly clusters: Record<string, K3sCluster> = {};
+  /** fdatasync latency on each hypervisor's dataset before and after tuning. */
+  readonly fsync: Record<string, { before: pulumi.Output<FioResult>; after: pulumi.Output<FioResult> }> = {};
+  /** Disk gate verdicts, by "<host>:<path>". */
+  readonly gates: Record<string, pulumi.Output<string>> = {};
 
   constructor(name: string, args: TestbedArgs, opts?: pulumi.ComponentResourceOptions) {
     super("testbed:index:Testbed", name, {}, opts);
@@ -31,14 +37,30 @@ export class Testbed extends pulumi.ComponentResource {
       this.hosts[host.name] = new RemoteHost(host.name, { host, jump }, { parent: this });
     }
     // Storage first: the VMs' disks (and the etcds inside them) land on the tuned dataset.
+    // Measure, tune, measure again: the two figures show what the tuning bought.
     const properties = spec.zfs.resolvedProperties;
+    const { dataset } = spec.zfs;
+    const sizeMiB = spec.diskGate.sizeMiB;
     for (const host of machines) {
       if (host.hypervisor === undefined || Object.keys(properties).length === 0) continue;
-      this.zfs[host.name] = new ZfsTuning(
-        `${host.name}-zfs`,
-        { host: this.hosts[host.name], dataset: spec.zfs.dataset, properties },
+      const remote = this.hosts[host.name];
+      const before = new DiskLatencyCheck(
+        `${host.name}-fsync-before`,
+        { host: remote, role: "fsync-before", zfs: { dataset, label: "before" }, sizeMiB },
         { parent: this },
       );
+      const tuning = new ZfsTuning(
+        `${host.name}-zfs`,
+        { host: remote, dataset, properties, dependsOn: [before] },
+        { parent: this },
+      );
+      const after = new DiskLatencyCheck(
+        `${host.name}-fsync-after`,
+        { host: remote, role: "fsync-after", zfs: { dataset, label: "after" }, sizeMiB, dependsOn: [tuning] },
+        { parent: this },
+      );
+      this.zfs[host.name] = tuning;
+      this.fsync[host.name] = { before: before.result, after: after.result };
     }
     for (const host of Object.values(spec.hosts)) {
       if (host.kind !== "vm" || host.vm === undefined) continue;
@@ -51,8 +73,35 @@ export class Testbed extends pulumi.ComponentResource {
       this.vms[host.name] = vm;
       this.hosts[host.name] = vm.host;
     }
+    // The disk gate: before anything that runs etcd goes on a host, measure where etcd will write.
+    const gatesOn: Record<string, pulumi.Output<string>[]> = {};
+    const addGate = (hostName: string, role: string, path: string) => {
+      const check = new DiskLatencyCheck(
+        `${hostName}-${role}`,
+        { host: this.hosts[hostName], role, path, sizeMiB },
+        { parent: this },
+      );
+      const verdict = check.result.apply((result) =>
+        gate({
+          host: hostName,
+          path,
+          result,
+          thresholds: spec.diskGate,
+          accepted: spec.diskGate.accept.includes(hostName),
+        }),
+      );
+      this.gates[`${hostName}:${path}`] = verdict;
+      (gatesOn[hostName] ??= []).push(verdict);
+    };
+    for (const cluster of Object.values(spec.clusters))
+      addGate(cluster.server, "disk-gate-k3s", `${cluster.dataDir}/server/db`);
+    if (spec.karmada !== undefined) {
+      const karmadaHost = spec.clusters[spec.karmada.cluster].server;
+      addGate(karmadaHost, "disk-gate-karmada-etcd", spec.karmada.etcdPath);
+    }
+
     for (const cluster of Object.values(spec.clusters)) {
-      const node = (name: string) => ({ host: this.hosts[name], address: this.addressOf(name) });
+      const node = (name: string) => ({ host: this.hosts[name], address: this.addressOf(name), gates: gatesOn[name] });
       this.clusters[cluster.name] = new K3sCluster(
         cluster.name,
         { cluster, server: node(cluster.server), agents: cluster.agents.map(node) },
@@ -70,7 +119,21 @@ export class Testbed extends pulumi.ComponentResource {
 
   /** Stack outputs: what an operator needs after `pulumi up`. */
   outputs(): Record<string, pulumi.Output<unknown>> {
+    const ms = (r: FioResult) => Math.round(r.p99Ms * 1000) / 1000;
     return {
+      fsyncP99: pulumi.output(
+        Object.fromEntries(
+          Object.entries(this.fsync).map(([n, f]) => [
+            n,
+            pulumi.all([f.before, f.after]).apply(([b, a]) => ({
+              beforeMs: ms(b),
+              afterMs: ms(a),
+              ratio: a.p99Ms > 0 ? Math.round((b.p99Ms / a.p99Ms) * 100) / 100 : null,
+            })),
+          ]),
+        ),
+      ),
+      diskGates: pulumi.output(this.gates),
       zfsRecords: pulumi.output(Object.fromEntries(Object.entries(this.zfs).map(([n, z]) => [n, z.record]))),
       kubeconfigs: pulumi.secret(
         pulumi.output(Object.fromEntries(Object.entries(this.clusters).map(([n, c]) => [n, c.kubeconfig]))),

@@ -19,8 +19,13 @@ import {
 export interface K3sNode {
   host: RemoteHost;
   address: pulumi.Input<string>;
-  /** Steps on this host that must finish before k3s goes on it (the disk gate on a server). */
+  /** Steps on this host that must finish before k3s goes on it. */
   dependsOn?: pulumi.Input<pulumi.Resource>[];
+  /**
+   * Disk gate verdicts for this host: the install takes them as triggers, so it is not created when a gate fails
+   * (the verdict's computation throws) and re-runs if a verdict changes.
+   */
+  gates?: pulumi.Input<string>[];
 }
 
 export interface K3sClusterArgs {
@@ -59,7 +64,7 @@ export class K3sCluster extends pulumi.ComponentResource {
     this.server = server.host.step(
       "k3s-server",
       config.apply((c) => serverScript(cluster, c)),
-      { parent: this, dependsOn: server.dependsOn },
+      { parent: this, dependsOn: server.dependsOn, triggers: server.gates },
     );
     const credentials = server.host.step("k3s-credentials", credentialsScript(cluster), {
       parent: this,

@@ -64,7 +64,7 @@ describe("loadSpec on a valid spec", () => {
     expect(spec.karmada).toMatchObject({
       chartVersion: "1.13.0",
       apiNodePort: 32644,
-      etcdPath: "/var/lib/karmada-etcd",
+      etcdPath: "/var/lib/karmada-system/karmada-etcd",
     });
     expect(spec.vaccel).toMatchObject({ port: 8192, backend: "local" });
     expect(spec.zfs.resolvedProperties).toEqual({

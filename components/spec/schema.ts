@@ -9,8 +9,11 @@ export const DEFAULT_K3S_INSTALL_URL = "https://get.k3s.io";
 export const DEFAULT_KARMADA_CHART_VERSION = "1.13.0";
 /** NodePort the original testbed patched onto karmada-apiserver (5443 -> 32644). */
 export const DEFAULT_KARMADA_API_NODEPORT = 32644;
-/** Where the Karmada chart's internal etcd keeps its data (hostPath), so the disk gate measures that path. */
-export const DEFAULT_KARMADA_ETCD_PATH = "/var/lib/karmada-etcd";
+/**
+ * Where the Karmada chart's internal etcd keeps its data, so the disk gate measures that path: chart 1.13.0,
+ * templates/etcd.yaml, storageType hostPath (the default) -> /var/lib/<namespace>/karmada-etcd.
+ */
+export const DEFAULT_KARMADA_ETCD_PATH = "/var/lib/karmada-system/karmada-etcd";
 /** The Karmada chart repository the original testbed used. */
 export const DEFAULT_KARMADA_CHART_REPO = "https://raw.githubusercontent.com/karmada-io/karmada/master/charts";
 /** k3s' default data dir; embedded etcd writes under <dataDir>/server/db. */

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { runWithZfsFuse, uniquePoolName, zfsFuseAvailable } from "../../test/harness/zfsFuse";
 import { bundle, parseResult } from "../remote/script";
 import { recordFile, zfsTuningScript } from "./zfs";
+import { resultOf, zfsLatencyScript } from "./diskLatency";
 
 describe("zfsTuningScript as text", () => {
   const s = zfsTuningScript("nuc", "default", { sync: "disabled", atime: "off" });
@@ -76,6 +77,25 @@ ${get}; ls /var/lib/testbed/zfs`,
       `host nuc: dataset ${pool}: this ZFS refuses compression=lz4 (zfs said: cannot create '${pool}/testbed-probe': 'compression' must be one of 'on | off | lzjb | gzip | gzip-[1-9] | zle'); nothing was changed`,
     ]);
     expect(r.stdout).toBe(`rc=1\nrc=1\natime\ton\tdefault\nrecordsize\t128K\tdefault\n${pool}\n`);
+  });
+
+  it("measures fdatasync on a child dataset before and after tuning, leaving nothing behind", () => {
+    const before = bundle("nuc/fsync-before", zfsLatencyScript("nuc", pool, "before", 0.125));
+    const after = bundle("nuc/fsync-after", zfsLatencyScript("nuc", pool, "after", 0.125));
+    const r = zfs(
+      `set -e
+bash -s -- create < $FILES/before; echo ---
+bash -s -- create < $FILES/tune >/dev/null
+bash -s -- create < $FILES/after; echo ---
+zfs list -H -o name; ls /var/lib/testbed`,
+      { before, after, tune },
+    );
+    expect(r.code).toBe(0);
+    const [b, a, left] = r.stdout.split("---\n");
+    expect(resultOf(b).syncs).toBe(56); // 128 KiB of 2300-byte writes
+    expect(resultOf(a).syncs).toBe(56);
+    expect(b).toContain(`TESTBED unchanged measured fdatasync latency on ${pool} (before)`);
+    expect(left).toBe(`${pool}\nzfs\n`);
   });
 
   it("says which datasets exist when the spec names a missing one", () => {

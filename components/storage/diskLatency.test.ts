@@ -1,0 +1,103 @@
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { describe, expect, it } from "vitest";
+import { bundle, parseResult } from "../remote/script";
+import { DiskGateError, diskLatencyScript, gate, resultOf } from "./diskLatency";
+import type { FioResult } from "./fio";
+
+const result = (p99Ms: number): FioResult => ({
+  p50Ms: 1,
+  p99Ms,
+  p999Ms: p99Ms,
+  maxMs: p99Ms,
+  iops: 1,
+  syncs: 1,
+  fioVersion: "fio-3.33",
+});
+const thresholds = { warnMs: 10, failMs: 100 };
+
+describe("gate", () => {
+  const input = { host: "karmada-host", path: "/var/lib/karmada-system/karmada-etcd", thresholds, accepted: false };
+
+  it("passes a fast disk and warns on a middling one", () => {
+    expect(gate({ ...input, result: result(0.8) })).toBe(
+      "pass: karmada-host:/var/lib/karmada-system/karmada-etcd fdatasync p99 0.80 ms is within 10 ms: fast enough for etcd",
+    );
+    expect(gate({ ...input, result: result(40) })).toMatch(
+      /^warn: karmada-host:\S+ fdatasync p99 40.00 ms is above 10 ms/,
+    );
+  });
+
+  it("stops the install naming host, path, measured p99, limit and fix", () => {
+    expect(() => gate({ ...input, result: result(153.2) })).toThrow(DiskGateError);
+    expect(() => gate({ ...input, result: result(153.2) })).toThrow(
+      "disk gate: host karmada-host, path /var/lib/karmada-system/karmada-etcd: fdatasync p99 153.20 ms is above the 100 ms limit, " +
+        "so etcd there would miss heartbeats (the incident this tool was born from). Fix: tune the dataset under it " +
+        '(testbed:zfs profile "durable", or "demo" with acknowledgeSyncDisabled), move etcd to a faster disk, or accept ' +
+        "this disk explicitly with testbed:diskGate.accept: [karmada-host].",
+    );
+  });
+
+  it("lets an explicitly accepted disk through, saying so", () => {
+    expect(gate({ ...input, result: result(153.2), accepted: true })).toMatch(
+      /^fail \(accepted by diskGate.accept\): /,
+    );
+  });
+});
+
+// Run for real on this machine, twice, then delete; and once with the disk made slow by strace.
+describe.runIf(process.getuid?.() === 0)("diskLatencyScript on a real disk", () => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), "testbed-gate-"));
+  const etcdDir = path.join(root, "var/lib/rancher/k3s/server/db");
+  const script = bundle("k3s-cp/disk-gate-k3s", diskLatencyScript("k3s-cp", etcdDir, 0.25));
+  // 64 KiB (28 fdatasyncs) keeps the 150 ms-per-sync run to about 4 s.
+  const small = bundle("k3s-cp/disk-gate-k3s", diskLatencyScript("k3s-cp", etcdDir, 0.0625));
+  const run = (action: string, prefix: string[] = [], input = script) =>
+    spawnSync(prefix[0] ?? "bash", [...prefix.slice(1), ...(prefix.length ? ["bash"] : []), "-s", "--", action], {
+      input,
+      encoding: "utf8",
+      timeout: 120_000,
+    });
+
+  it("creates the etcd directory, measures, is a no-op the second time, and removes only what it made", () => {
+    const first = run("create");
+    expect(first.status).toBe(0);
+    expect(parseResult(first.stdout)).toMatchObject({
+      changed: false,
+      detail: `measured fdatasync latency at ${etcdDir}`,
+    });
+    const r = resultOf(first.stdout);
+    expect(r.syncs).toBe(113); // 256 KiB of whole 2300-byte writes
+    expect(gate({ host: "k3s-cp", path: etcdDir, result: r, thresholds, accepted: false })).toMatch(/^(pass|warn): /);
+    expect(fs.readdirSync(etcdDir)).toEqual([]);
+    expect(run("create").status).toBe(0);
+    const del = run("delete");
+    expect(parseResult(del.stdout)).toEqual({ changed: true, detail: `removed ${etcdDir}` });
+    expect(fs.existsSync(etcdDir)).toBe(false);
+    expect(fs.existsSync(path.dirname(etcdDir))).toBe(true);
+  });
+
+  it("fails the gate on a disk whose fdatasync takes 150 ms", () => {
+    const strace = [
+      "strace",
+      "-f",
+      "-o",
+      "/dev/null",
+      "-e",
+      "trace=fdatasync",
+      "-e",
+      "inject=fdatasync:delay_exit=150000",
+    ];
+    const slow = run("create", strace, small);
+    expect(slow.status).toBe(0);
+    const r = resultOf(slow.stdout);
+    expect(r.p99Ms).toBeGreaterThan(150);
+    expect(() => gate({ host: "k3s-cp", path: etcdDir, result: r, thresholds, accepted: false })).toThrow(
+      /^disk gate: host k3s-cp, path \S+: fdatasync p99 15\d\.\d\d ms is above the 100 ms limit/,
+    );
+    run("delete");
+    fs.rmSync(root, { recursive: true, force: true });
+  });
+});
