@@ -62,6 +62,10 @@ export async function main(argv: string[]): Promise<void> {
       process.exitCode = err.exitCode === 0 ? EXIT.ok : EXIT.badInput;
       return;
     }
+    if (err instanceof Error && err.name === "StepError") {
+      finish(EXIT.verdict, `testbed: ${err.message}`);
+      return;
+    }
     if (err instanceof CliError) {
       finish(err.exitCode, `testbed: ${err.message}`);
       return;

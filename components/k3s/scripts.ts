@@ -53,8 +53,9 @@ export function agentConfig(
 
 /** Bash lines that write `content` to `file` with mode 0600 only if it differs; sets $config_changed. */
 function writeIfChanged(file: string, content: string): string {
+  // $(cat) drops trailing newlines, so compare (and write) the content without them.
   return `mkdir -p "$(dirname ${shq(file)})"
-new_content=${shq(content)}
+new_content=${shq(content.replace(/\n+$/, ""))}
 if [ ! -f ${shq(file)} ] || [ "$(cat ${shq(file)})" != "$new_content" ]; then
   (umask 077 && printf '%s\\n' "$new_content" > ${shq(file)}.tmp && mv ${shq(file)}.tmp ${shq(file)})
   config_changed=yes

@@ -50,9 +50,9 @@ export function preflightScript(host: Pick<HostSpec, "name" | "arch" | "sudoPass
   const archCase = expected.map(shq).join("|");
   const sudoCheck =
     host.user !== "root" && host.sudoPassword !== undefined
-      ? `# The password went to sudo on stdin; make sure sudo really asks for one, or it would have run as code.
-if sudo -n true 2>/dev/null; then
-  fail "host ${host.name}: sudo does not ask for a password, but hosts.${host.name}.sudoPassword is set; remove it from the stack"
+      ? `# The password went to sudo on stdin; make sure sudo really asks this user for one, or it would run as code.
+if sudo -n -l -U "\${SUDO_USER:-${host.user}}" 2>/dev/null | grep -q "NOPASSWD: *ALL"; then
+  fail "host ${host.name}: sudo does not ask ${host.user} for a password, but hosts.${host.name}.sudoPassword is set; remove it from the stack"
 fi`
       : "";
   return {

@@ -26,6 +26,11 @@ describe("bundle", () => {
     expect(() => execFileSync("bash", ["-s", "--", "destroy"], { input: script, stdio: "pipe" })).toThrow();
   });
 
+  it("keeps multi-line quoted strings byte for byte", () => {
+    const s = bundle("x", { create: "text='a:\n  b: c'\nchanged \"$text\"" });
+    expect(run(s)).toBe("TESTBED changed a:\n  b: c\n");
+  });
+
   it("keeps commands that read stdin from eating the script", () => {
     const s = bundle("x", { create: 'rest="$(cat)"; changed "rest=[$rest]"' });
     expect(run(s)).toBe("TESTBED changed rest=[]\n");

@@ -29,14 +29,6 @@ export function shq(value: string): string {
   return `'${value.replace(/'/g, `'\\''`)}'`;
 }
 
-function indent(body: string): string {
-  return body
-    .trim()
-    .split("\n")
-    .map((l) => (l.length > 0 ? `  ${l}` : l))
-    .join("\n");
-}
-
 /** Builds the full program for a step: prelude, create and delete bodies, and the dispatcher. */
 export function bundle(stepName: string, script: StepScript): string {
   return [
@@ -44,10 +36,11 @@ export function bundle(stepName: string, script: StepScript): string {
     `# testbed step: ${stepName}`,
     PRELUDE,
     "step_create() {",
-    indent(script.create),
+    // Bodies are not re-indented: that would change multi-line quoted strings (cloud-init, config files).
+    script.create.trim(),
     "}",
     "step_delete() {",
-    script.delete ? indent(script.delete) : `  unchanged "nothing to undo"`,
+    script.delete ? script.delete.trim() : `unchanged "nothing to undo"`,
     "}",
     'case "${1:-create}" in',
     "  create) step_create ;;",

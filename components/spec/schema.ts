@@ -137,7 +137,8 @@ export const diskGateSchema = z
   .object({
     warnMs: z.number().positive().default(DEFAULT_WARN_P99_MS),
     failMs: z.number().positive().default(DEFAULT_FAIL_P99_MS),
-    sizeMiB: z.number().int().min(1).default(DEFAULT_FIO_SIZE_MIB),
+    /** MiB written by each measurement (fractions allowed: tests use 64 KiB). */
+    sizeMiB: z.number().positive().default(DEFAULT_FIO_SIZE_MIB),
     /** Hosts whose failing disk is accepted anyway (the install goes on with a warning). */
     accept: z.array(z.string()).default([]),
   })

@@ -1,5 +1,7 @@
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { waitForRPCs } = require("@pulumi/pulumi/runtime/settings") as { waitForRPCs: () => Promise<void> };
 import { CONFIG_NAMESPACE, ENCRYPTED_PLACEHOLDER } from "../../components/spec";
 
 /**
@@ -52,6 +54,7 @@ export interface MockRunOptions {
 
 export interface MockRunResult {
   resources: RecordedResource[];
+  /** Stack outputs, with every secret one replaced by SECRET_MASK (as `pulumi stack output` shows them). */
   outputs: Record<string, unknown>;
 }
 
@@ -97,6 +100,20 @@ export async function runProgram(opts: MockRunOptions): Promise<MockRunResult> {
   const projectDir = opts.projectDir ?? path.resolve(__dirname, "../..");
   const resources: RecordedResource[] = [];
   const pending = new Map<string, RecordedResource>();
+  // A failing newResource surfaces as an unhandled rejection inside Pulumi's runtime: catch the first one, let the
+  // steps already running finish (nothing is left half-applied by us), then fail the run with it.
+  let inFlight = 0;
+  let firstError: unknown;
+  let settle: (() => void) | undefined;
+  const drained = () => new Promise<void>((resolve) => (inFlight === 0 ? resolve() : (settle = resolve)));
+  const onRejection = (err: unknown) => {
+    firstError ??= err;
+    failRun?.(err);
+  };
+  let failRun: ((err: unknown) => void) | undefined;
+  const failed = new Promise<never>((_, reject) => (failRun = reject));
+  failed.catch(() => undefined);
+  process.on("unhandledRejection", onRejection);
   const keyOf = (type: string, name: string) => `${type}::${name}`;
 
   await pulumi.runtime.setMocks(
@@ -119,8 +136,16 @@ export async function runProgram(opts: MockRunOptions): Promise<MockRunResult> {
           .map(([k]) => k)
           .sort();
         if (opts.newResource) {
-          const result = await opts.newResource({ ...record, rawInputs: raw as Record<string, unknown> });
-          return { id: result.id ?? `${args.name}-id`, state: result.state };
+          inFlight++;
+          try {
+            const result = await opts.newResource({ ...record, rawInputs: raw as Record<string, unknown> });
+            return { id: result.id ?? `${args.name}-id`, state: result.state };
+          } catch (err) {
+            firstError ??= err;
+            throw err;
+          } finally {
+            if (--inFlight === 0) settle?.();
+          }
         }
         return { id: `${args.name}-id`, state: args.inputs };
       },
@@ -169,16 +194,37 @@ export async function runProgram(opts: MockRunOptions): Promise<MockRunResult> {
   const previousCwd = process.cwd();
   process.chdir(projectDir);
   try {
+    // index.ts is loaded by Node's require, as Pulumi's runtime does; tsx teaches it TypeScript (also under vitest,
+    // whose own transform does not cover a plain require).
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    (require("tsx/cjs/api") as { register(): unknown }).register();
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const program = require(path.join(projectDir, "index.ts")) as () => Promise<Record<string, unknown>>;
-    // Output.promise(true) resolves even when a value is unknown (a preview); apply() would never call back.
-    const stackOutputs = pulumi.output(await program()) as unknown as {
-      promise(withUnknowns: boolean): Promise<unknown>;
-    };
-    const outputs = await stackOutputs.promise(true);
-    await (pulumi.runtime as unknown as { waitForRPCs?: () => Promise<void> }).waitForRPCs?.();
-    return { resources, outputs: (outputs ?? {}) as Record<string, unknown> };
+    try {
+      const returned = (await program()) ?? {};
+      // Output.promise(true) resolves even when a value is unknown (a preview); apply() would never call back.
+      const resolve = (o: unknown) =>
+        (pulumi.output(o) as unknown as { promise(withUnknowns: boolean): Promise<unknown> }).promise(true);
+      const entries = await Promise.race([
+        Promise.all(
+          Object.entries(returned).map(async ([k, v]) => {
+            const secret = await pulumi.isSecret(pulumi.output(v));
+            return [k, secret ? SECRET_MASK : await resolve(v)] as const;
+          }),
+        ),
+        failed,
+      ]);
+      const outputs = Object.fromEntries(entries);
+      await Promise.race([waitForRPCs(), failed]);
+      if (firstError !== undefined) throw firstError;
+      process.off("unhandledRejection", onRejection);
+      return { resources, outputs: (outputs ?? {}) as Record<string, unknown> };
+    } catch (err) {
+      await drained();
+      throw firstError ?? err;
+    }
   } finally {
+    // After a failure the handler stays: a step still failing later must not crash the process (one run a process).
     process.chdir(previousCwd);
   }
 }

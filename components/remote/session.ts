@@ -1,0 +1,182 @@
+import { createHash } from "node:crypto";
+import { Client, type ClientChannel, type ConnectConfig } from "ssh2";
+
+/**
+ * An SSH session with pulumi-command's semantics (provider/pkg/provider/remote/connection.go): a pinned host key
+ * is compared byte for byte, one jump host (`proxy`) with its own pin, bounded dial retries, environment variables
+ * sent as SSH "env" requests (so sshd's AcceptEnv decides, as in reality). Used by the CLI (disk-check, doctor)
+ * and by the simulated testbed's engine, which runs the program's steps with it.
+ */
+export interface SshConnection {
+  host: string;
+  port?: number;
+  user?: string;
+  privateKey?: string;
+  privateKeyPassword?: string;
+  password?: string;
+  /** authorized_keys format: "ssh-ed25519 AAAA..." */
+  hostKey?: string;
+  proxy?: Omit<SshConnection, "proxy">;
+  /** Dials before giving up; pulumi-command's default. */
+  dialErrorLimit?: number;
+  /** Seconds per dial; pulumi-command's default. */
+  perDialTimeout?: number;
+}
+
+export interface ExecResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface ExecOptions {
+  stdin?: string;
+  env?: Record<string, string>;
+  onStdout?(chunk: string): void;
+  onStderr?(chunk: string): void;
+}
+
+export interface SshSession {
+  exec(command: string, opts?: ExecOptions): Promise<ExecResult>;
+  dispose(): Promise<void>;
+}
+
+/** pulumi-command's defaults: 10 dials, 15 s each. */
+export const DEFAULT_DIAL_ERROR_LIMIT = 10;
+export const DEFAULT_PER_DIAL_TIMEOUT_S = 15;
+/** Pause between dials: long enough for a rebooting host's sshd, short enough to notice a fast recovery. */
+export const DIAL_RETRY_DELAY_MS = 1000;
+
+/** The SHA256 fingerprint ssh-keygen -l prints, of an authorized_keys line or a raw key blob. */
+export function fingerprint(key: string | Buffer): string {
+  const blob = typeof key === "string" ? Buffer.from(key.trim().split(/\s+/)[1] ?? "", "base64") : key;
+  return `SHA256:${createHash("sha256").update(blob).digest("base64").replace(/=+$/, "")}`;
+}
+
+export class HostKeyMismatchError extends Error {
+  constructor(
+    readonly host: string,
+    readonly expectedFingerprint: string,
+    readonly actualFingerprint: string,
+  ) {
+    super(
+      `host ${host}: SSH host key mismatch: the spec pins ${expectedFingerprint}, the host presented ${actualFingerprint}. ` +
+        "If the machine was reinstalled, update its hostKey in the stack (ssh-keyscan -t ed25519 <address>); " +
+        "otherwise something is answering in its place. Nothing was run on it.",
+    );
+  }
+}
+
+export class SshConnectError extends Error {}
+
+interface Dialed {
+  client: Client;
+  mismatch?: HostKeyMismatchError;
+}
+
+function connectConfig(
+  conn: Omit<SshConnection, "proxy">,
+  label: string,
+  onMismatch: (e: HostKeyMismatchError) => void,
+) {
+  const pinned = conn.hostKey ? Buffer.from(conn.hostKey.trim().split(/\s+/)[1] ?? "", "base64") : undefined;
+  const config: ConnectConfig = {
+    host: conn.host,
+    port: conn.port ?? 22,
+    username: conn.user ?? "root",
+    privateKey: conn.privateKey,
+    passphrase: conn.privateKeyPassword,
+    password: conn.password,
+    readyTimeout: (conn.perDialTimeout ?? DEFAULT_PER_DIAL_TIMEOUT_S) * 1000,
+    hostVerifier: (key: Buffer) => {
+      if (pinned === undefined || key.equals(pinned)) return true;
+      onMismatch(new HostKeyMismatchError(label, fingerprint(pinned), fingerprint(key)));
+      return false;
+    },
+  };
+  return config;
+}
+
+function dialOnce(config: ConnectConfig, sock?: ClientChannel): Promise<Client> {
+  return new Promise((resolve, reject) => {
+    const client = new Client();
+    client.once("ready", () => resolve(client));
+    client.once("error", (err) => {
+      client.end();
+      reject(err);
+    });
+    client.connect(sock ? { ...config, sock } : config);
+  });
+}
+
+async function dial(conn: Omit<SshConnection, "proxy">, label: string, via?: Client): Promise<Dialed> {
+  const limit = conn.dialErrorLimit ?? DEFAULT_DIAL_ERROR_LIMIT;
+  let lastError: unknown;
+  for (let attempt = 1; limit < 0 || attempt <= limit; attempt++) {
+    let mismatch: HostKeyMismatchError | undefined;
+    const config = connectConfig(conn, label, (e) => (mismatch = e));
+    try {
+      let sock: ClientChannel | undefined;
+      if (via)
+        sock = await new Promise<ClientChannel>((resolve, reject) =>
+          via.forwardOut("127.0.0.1", 0, conn.host, conn.port ?? 22, (err, ch) => (err ? reject(err) : resolve(ch))),
+        );
+      return { client: await dialOnce(config, sock) };
+    } catch (err) {
+      if (mismatch) throw mismatch;
+      lastError = err;
+      // Authentication failures do not get better by retrying.
+      if (/authentication methods failed/i.test(String(err))) break;
+      if (limit >= 0 && attempt >= limit) break;
+      await new Promise((r) => setTimeout(r, DIAL_RETRY_DELAY_MS));
+    }
+  }
+  throw new SshConnectError(
+    `host ${label}: cannot connect to ${conn.user ?? "root"}@${conn.host}:${conn.port ?? 22}` +
+      `${via ? " through its jump host" : ""}: ${(lastError as Error)?.message ?? lastError}`,
+  );
+}
+
+/** Opens a session (through the jump host if `proxy` is set). `label` names the host in errors. */
+export async function openSession(conn: SshConnection, opts: { label?: string } = {}): Promise<SshSession> {
+  const label = opts.label ?? conn.host;
+  let jump: Client | undefined;
+  if (conn.proxy) jump = (await dial(conn.proxy, `${label}'s jump host ${conn.proxy.host}`)).client;
+  let target: Client;
+  try {
+    target = (await dial(conn, label, jump)).client;
+  } catch (err) {
+    jump?.end();
+    throw err;
+  }
+  return {
+    exec: (command, o = {}) =>
+      new Promise<ExecResult>((resolve, reject) => {
+        target.exec(command, { env: o.env }, (err, stream) => {
+          if (err) return reject(new SshConnectError(`host ${label}: cannot start a command: ${err.message}`));
+          let stdout = "";
+          let stderr = "";
+          let code: number | null = null;
+          stream.on("data", (d: Buffer) => {
+            stdout += d.toString("utf8");
+            o.onStdout?.(d.toString("utf8"));
+          });
+          stream.stderr.on("data", (d: Buffer) => {
+            stderr += d.toString("utf8");
+            o.onStderr?.(d.toString("utf8"));
+          });
+          stream.on("exit", (c: number | null) => (code = c));
+          stream.on("close", () => {
+            if (code === null)
+              reject(new SshConnectError(`host ${label}: the connection closed before "${command}" finished`));
+            else resolve({ code, stdout, stderr });
+          });
+          stream.end(o.stdin ?? "");
+        });
+      }),
+    dispose: async () => {
+      target.end();
+      jump?.end();
+    },
+  };
+}

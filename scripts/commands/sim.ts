@@ -1,0 +1,103 @@
+import type { Command } from "commander";
+import { CliError, EXIT, finish } from "../cli";
+
+/**
+ * `testbed sim ...`: the simulated testbed (test/sim). It is a development tool: it needs root, iproute2,
+ * openssh-server, zfs-fuse (scripts/setup-sim-host.sh installs them), and it is not shipped to real hosts.
+ */
+export function register(program: Command): void {
+  const sim = program
+    .command("sim")
+    .description("the simulated testbed: hosts in network namespaces, provisioned by the real program");
+  const requireRoot = () => {
+    if (process.getuid?.() !== 0) throw new CliError("the simulated testbed needs root (network namespaces, mounts)");
+  };
+  // Loaded lazily: the test/ tree is a development dependency of this command only.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const hosts = () => require("../../test/sim/hosts") as typeof import("../../test/sim/hosts");
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const engine = () => require("../../test/sim/engine") as typeof import("../../test/sim/engine");
+
+  sim
+    .command("up")
+    .description("create the sim hosts and provision the sim stack with the test engine")
+    .option("--hosts-only", "create the hosts but do not provision")
+    .option("--serial", "run one step at a time")
+    .action(async (opts: { hostsOnly?: boolean; serial?: boolean }) => {
+      requireRoot();
+      const h = hosts();
+      const running = (await h.simStatus()).filter((x) => x.kind === "machine");
+      if (running.length === 0 || running.some((x) => !x.answersSsh)) {
+        const r = h.simUp();
+        process.stderr.write(`sim: ${r.hosts.length} hosts up in ${r.seconds.toFixed(1)} s\n`);
+      }
+      if (opts.hostsOnly) return finish(EXIT.ok);
+      const result = await engine().up({
+        serial: opts.serial,
+        onStep: (event, name, line) => {
+          if (event === "end") process.stderr.write(`  ${name}: ${line?.replace(/^TESTBED /, "")}\n`);
+        },
+      });
+      const changed = result.steps.filter((s) => s.changed).length;
+      process.stdout.write(
+        `sim up: ${result.steps.length} steps (${changed} changed) in ${(result.wallMs / 1000).toFixed(1)} s\n` +
+          `${JSON.stringify(result.outputs, null, 2)}\n`,
+      );
+      finish(EXIT.ok);
+    });
+
+  sim
+    .command("down")
+    .description("run every step's delete in reverse order, then remove every namespace, mount and process")
+    .action(async () => {
+      requireRoot();
+      try {
+        const runs = await engine().destroy((event, name, line) => {
+          if (event === "end") process.stderr.write(`  delete ${name}: ${line?.replace(/^TESTBED /, "")}\n`);
+        });
+        process.stderr.write(`sim: ${runs.length} deletes run\n`);
+      } finally {
+        hosts().simDown();
+      }
+      process.stdout.write("sim down: no sim host, namespace or process left\n");
+      finish(EXIT.ok);
+    });
+
+  sim
+    .command("status")
+    .description("list the sim hosts, their addresses and whether each answers SSH")
+    .option("--json", "one JSON array")
+    .action(async (opts: { json?: boolean }) => {
+      const status = await hosts().simStatus();
+      if (opts.json) process.stdout.write(`${JSON.stringify(status, null, 2)}\n`);
+      else if (status.length === 0) process.stdout.write("no sim hosts (npx testbed sim up)\n");
+      else
+        for (const s of status)
+          process.stdout.write(
+            `${s.name.padEnd(14)} ${s.kind.padEnd(8)} ${s.address.padEnd(14)} ${s.answersSsh ? "answers SSH" : "DOWN"}\n`,
+          );
+      finish(status.every((s) => s.answersSsh) ? EXIT.ok : EXIT.verdict);
+    });
+
+  // Called by the Incus double on the sim nuc (through nsenter into the root namespaces).
+  sim
+    .command("vm-start", { hidden: true })
+    .requiredOption("--name <name>")
+    .requiredOption("--user <user>")
+    .requiredOption("--key <authorizedKey>")
+    .option("--address <ip>")
+    .action((o: { name: string; user: string; key: string; address?: string }) => {
+      requireRoot();
+      const vm = hosts().startVm({ name: o.name, user: o.user, authorizedKey: o.key, address: o.address });
+      process.stdout.write(`${vm.address}\n`);
+      finish(EXIT.ok);
+    });
+  sim
+    .command("vm-stop", { hidden: true })
+    .requiredOption("--name <name>")
+    .action((o: { name: string }) => {
+      requireRoot();
+      hosts().stopVm(o.name);
+      finish(EXIT.ok);
+    });
+}

@@ -1,0 +1,39 @@
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { parse, stringify } from "yaml";
+import { SIM_STACK, overlayFiles, loadState } from "./hosts";
+
+/** Root, namespaces and the Debian tools the sim needs (CI installs them; elsewhere the sim tests are skipped). */
+export function simAvailable(): boolean {
+  if (process.getuid?.() !== 0) return false;
+  return (
+    spawnSync("sh", [
+      "-c",
+      "command -v sshd && command -v zfs-fuse && command -v ip && command -v unshare && command -v strace",
+    ]).status === 0
+  );
+}
+
+/** Every file in every host's overlays with its size and mtime: to prove a run changed nothing. */
+export function overlaySnapshot(): Record<string, string> {
+  const snap: Record<string, string> = {};
+  for (const h of loadState().hosts)
+    for (const f of overlayFiles(h.name)) {
+      const st = fs.lstatSync(path.join(__dirname, "../../.sim/hosts", h.name, "upper", f));
+      snap[`${h.name}:${f}`] = `${st.size}:${st.mtimeMs}`;
+    }
+  return snap;
+}
+
+/** A copy of the sim stack with some settings changed (e.g. a smaller disk-gate measurement). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- a stack file is free-form YAML
+export function simStackWith(change: (config: Record<string, any>) => void): string {
+  const doc = parse(fs.readFileSync(SIM_STACK, "utf8"));
+  change(doc.config);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "testbed-sim-stack-"));
+  const file = path.join(dir, "Pulumi.sim.yaml");
+  fs.writeFileSync(file, stringify(doc));
+  return file;
+}

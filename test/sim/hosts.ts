@@ -1,0 +1,500 @@
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as net from "node:net";
+import * as path from "node:path";
+import { parse } from "yaml";
+
+/**
+ * The simulated testbed's hosts: each a network namespace with its own address (198.18.0.0/15 only), its own
+ * sshd and host key, and its own view of the file system (a mount namespace with overlays of the paths the
+ * provisioner writes, whose upper dirs show what a step left behind). VMs sit on a second bridge that only the
+ * nuc routes to, so they are reachable only with the nuc as jump host.
+ */
+
+export const REPO = path.resolve(__dirname, "../..");
+export const SIM_DIR = path.join(REPO, ".sim");
+export const SIM_STACK = path.join(REPO, "stacks/Pulumi.sim.yaml");
+const STATE = path.join(SIM_DIR, "hosts.json");
+const DOUBLES = path.join(__dirname, "doubles");
+const ANCHOR = path.join(SIM_DIR, "anchor.pid");
+
+/** The machines' bridge in the root namespace; the root side is the "operator". */
+export const BRIDGE = "tbsim0";
+export const BRIDGE_ADDRESS = "198.18.0.1";
+/** The VMs' bridge: no address in the root namespace, so only the nuc (198.19.0.1) reaches the VMs. */
+export const VM_BRIDGE = "tbsimvm0";
+export const VM_GATEWAY = "198.19.0.1";
+export const VM_NET = "198.19.0.0/24";
+/** The benchmarking range (RFC 2544) the sim's addresses come from. */
+export const SIM_RANGE = "198.18.0.0/15";
+/** Paths the provisioner writes, each an overlay per host. */
+export const OVERLAY_DIRS = ["/etc", "/var/lib", "/usr/local", "/opt", "/boot", "/home", "/root", "/srv"];
+/** Where a host sees its test doubles (inside its /opt overlay). */
+export const DOUBLES_MOUNT = "/opt/testbed-sim";
+export const SIM_USER = "testbed";
+
+export interface SimHost {
+  name: string;
+  kind: "machine" | "vm";
+  address: string;
+  netns: string;
+  /** Host-side veth names (removed on down). */
+  links: string[];
+  /** The process group leader running the host's sshd (and its sessions). */
+  pid?: number;
+  arch: "amd64" | "arm64";
+  board: string;
+  /** authorized_keys line the host's sshd presents. */
+  hostKey?: string;
+}
+
+interface SimState {
+  hosts: SimHost[];
+}
+
+export function loadState(): SimState {
+  return fs.existsSync(STATE) ? (JSON.parse(fs.readFileSync(STATE, "utf8")) as SimState) : { hosts: [] };
+}
+
+function saveState(state: SimState): void {
+  fs.mkdirSync(SIM_DIR, { recursive: true });
+  fs.writeFileSync(STATE, JSON.stringify(state, null, 2));
+}
+
+function sh(script: string, opts: { allowFail?: boolean } = {}): string {
+  const r = spawnSync("bash", ["-c", script], { encoding: "utf8" });
+  if (r.status !== 0 && !opts.allowFail) throw new Error(`sim: command failed (${r.status}): ${script}\n${r.stderr}`);
+  return r.stdout;
+}
+
+/** Machines of the sim stack, as its file describes them. */
+export function simMachines(): {
+  name: string;
+  address: string;
+  arch: "amd64" | "arm64";
+  board: string;
+  sudoPassword: boolean;
+}[] {
+  const doc = parse(fs.readFileSync(SIM_STACK, "utf8")) as {
+    config: Record<string, Record<string, Record<string, unknown>>>;
+  };
+  return Object.entries(doc.config["testbed:hosts"]).map(([name, h]) => ({
+    name,
+    address: String(h.address),
+    arch: (h.arch as "amd64" | "arm64") ?? "amd64",
+    board: (h.board as string) ?? "generic",
+    sudoPassword: h.sudoPasswordFile !== undefined,
+  }));
+}
+
+export const KEY_FILE = path.join(SIM_DIR, "keys/id_ed25519");
+export const PI_SUDO_PASSWORD_FILE = path.join(SIM_DIR, "keys/pi-sudo-password");
+
+function ensureKeys(): void {
+  fs.mkdirSync(path.dirname(KEY_FILE), { recursive: true, mode: 0o700 });
+  if (!fs.existsSync(KEY_FILE))
+    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "testbed-sim", "-f", KEY_FILE]);
+  if (!fs.existsSync(PI_SUDO_PASSWORD_FILE))
+    fs.writeFileSync(PI_SUDO_PASSWORD_FILE, `sim-${Math.random().toString(36).slice(2, 12)}\n`, { mode: 0o600 });
+}
+
+/** The bash that runs inside a host's fresh mount namespace: overlays, user, keys, doubles, then sshd. */
+export function bootScript(host: {
+  name: string;
+  address: string;
+  arch: string;
+  board: string;
+  user: string;
+  authorizedKey: string;
+  sudoPassword?: string;
+  zfsPool?: string;
+  vm?: boolean;
+  /** Fault: every fdatasync under this host's sshd (so every step's) is delayed this many microseconds. */
+  slowDiskUs?: number;
+}): string {
+  const dir = path.join(SIM_DIR, "hosts", host.name);
+  const overlays = OVERLAY_DIRS.map(
+    (d) =>
+      `mkdir -p ${dir}/upper${d} ${dir}/work${d} && mount -t overlay overlay -o lowerdir=${d},upperdir=${dir}/upper${d},workdir=${dir}/work${d} ${d}`,
+  ).join("\n");
+  const doubles = ["incus", "k3s-install.sh", "k3s"];
+  if (host.arch === "arm64") doubles.push("uname");
+  if (host.board === "jetson") doubles.push("nvidia-smi", "nvidia-ctk", "nvidia-container-runtime");
+  if (host.vm) doubles.push("cloud-init");
+  const sudoers = host.sudoPassword ? `${host.user} ALL=(ALL) ALL` : `${host.user} ALL=(ALL) NOPASSWD:ALL`;
+  return `set -euo pipefail
+mount --make-rprivate /
+${overlays}
+mount -t tmpfs tmpfs /run && mkdir -p /run/sshd /run/lock /run/zfs
+# The doubles: visible only on the sim hosts, first on PATH for SSH sessions and for sudo.
+mkdir -p ${DOUBLES_MOUNT}/bin ${DOUBLES_MOUNT}/doubles
+mount --bind ${DOUBLES} ${DOUBLES_MOUNT}/doubles && mount -o remount,bind,ro ${DOUBLES_MOUNT}/doubles
+${doubles.map((d) => `ln -sf ${DOUBLES_MOUNT}/doubles/${d} ${DOUBLES_MOUNT}/bin/${d}`).join("\n")}
+ln -sf ${DOUBLES_MOUNT}/doubles/k3s-install.sh ${DOUBLES_MOUNT}/k3s-install.sh
+echo ${REPO} > ${DOUBLES_MOUNT}/repo
+echo ${JSON.stringify(host.name)} > /etc/hostname
+id ${host.user} >/dev/null 2>&1 || useradd -m -s /bin/bash ${host.user}
+${host.sudoPassword ? `echo ${JSON.stringify(`${host.user}:${host.sudoPassword}`)} | chpasswd` : `passwd -d ${host.user} >/dev/null`}
+install -d -m 700 -o ${host.user} -g ${host.user} /home/${host.user}/.ssh
+echo ${JSON.stringify(host.authorizedKey)} > /home/${host.user}/.ssh/authorized_keys
+chown ${host.user}: /home/${host.user}/.ssh/authorized_keys && chmod 600 /home/${host.user}/.ssh/authorized_keys
+printf '%s\\n' ${JSON.stringify(sudoers)} 'Defaults secure_path="${DOUBLES_MOUNT}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"' > /etc/sudoers.d/testbed-sim
+chmod 440 /etc/sudoers.d/testbed-sim
+# Its own host key at the standard path (Incus reads it there): generated once, kept across restarts.
+if [ ! -f ${dir}/upper/etc/ssh/ssh_host_ed25519_key ]; then
+  rm -f /etc/ssh/ssh_host_ed25519_key /etc/ssh/ssh_host_ed25519_key.pub
+  ssh-keygen -q -t ed25519 -N "" -C "" -f /etc/ssh/ssh_host_ed25519_key
+fi
+cut -d" " -f1-2 /etc/ssh/ssh_host_ed25519_key.pub > ${dir}/host_key.pub
+cat > /etc/ssh/sshd_config_sim <<EOF
+ListenAddress ${host.address}
+Port 22
+HostKey /etc/ssh/ssh_host_ed25519_key
+PidFile /run/sshd.pid
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PubkeyAuthentication yes
+PermitRootLogin no
+UsePAM no
+AcceptEnv LANG LC_*
+SetEnv PATH=${DOUBLES_MOUNT}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+Subsystem sftp internal-sftp
+MaxStartups 100:30:200
+MaxSessions 100
+EOF
+${host.board === "raspberry-pi" ? `mkdir -p /boot/firmware && [ -f /boot/firmware/cmdline.txt ] || echo "console=serial0,115200 console=tty1 root=PARTUUID=0b2b1b9e-02 rootfstype=ext4 fsck.repair=yes rootwait" > /boot/firmware/cmdline.txt` : ""}
+${
+  host.zfsPool
+    ? `# The real ZFS CLI (zfs-fuse) with a file-backed pool, like an Incus pool (mountpoint=none).
+zfs-fuse --pidfile ${dir}/zfs-fuse.pid
+for i in $(seq 100); do [ -S /run/zfs/zfs_socket ] && break; sleep 0.1; done
+[ -f ${dir}/pool.img ] || truncate -s 512M ${dir}/pool.img
+zpool import -d ${dir} ${host.zfsPool} >/dev/null 2>&1 || zpool create -f -m none ${host.zfsPool} ${dir}/pool.img`
+    : ""
+}
+exec ${host.slowDiskUs ? `strace -f -o /dev/null -e trace=fdatasync -e inject=fdatasync:delay_exit=${host.slowDiskUs} ` : ""}/usr/sbin/sshd -D -f /etc/ssh/sshd_config_sim -E /run/sshd.log
+`;
+}
+
+/** Waits until something accepts TCP on address:22 inside the namespace. */
+function waitForSsh(netns: string, address: string, seconds = 20): void {
+  for (let i = 0; i < seconds * 10; i++) {
+    if (spawnSync("ip", ["netns", "exec", netns, "bash", "-c", `exec 3<>/dev/tcp/${address}/22`]).status === 0) return;
+    spawnSync("sleep", ["0.1"]);
+  }
+  const log = sh(`cat ${path.join(SIM_DIR, "hosts", netns.replace(/^tbs-/, ""), "boot.log")} 2>/dev/null || true`);
+  throw new Error(`sim: the sshd of ${netns} did not come up at ${address}:22\n${log}`);
+}
+
+/** Per-host boot options, kept so a host can be restarted the same way (or with a fault). */
+type BootOptions = Parameters<typeof bootScript>[0];
+
+function startHost(
+  host: SimHost,
+  boot: Parameters<typeof bootScript>[0],
+  network: { bridge: string; prefix: number; gateway?: string; routes?: string[]; extra?: () => void },
+): SimHost {
+  const dir = path.join(SIM_DIR, "hosts", host.name);
+  fs.mkdirSync(dir, { recursive: true });
+  const idx = loadState().hosts.length + Math.floor(Math.random() * 1000);
+  const hostSide = `tbs${idx}`;
+  sh(`ip netns add ${host.netns}
+ip link add ${hostSide} type veth peer name tbp${idx}
+ip link set tbp${idx} netns ${host.netns}
+ip link set ${hostSide} master ${network.bridge} up
+ip -n ${host.netns} link set tbp${idx} name eth0
+ip -n ${host.netns} addr add ${host.address}/${network.prefix} dev eth0
+ip -n ${host.netns} link set eth0 up
+ip -n ${host.netns} link set lo up
+${network.gateway ? `ip -n ${host.netns} route add default via ${network.gateway}` : ""}
+${(network.routes ?? []).map((r) => `ip -n ${host.netns} route add ${r}`).join("\n")}`);
+  host.links = [hostSide];
+  network.extra?.();
+  fs.writeFileSync(path.join(dir, "boot.json"), JSON.stringify(boot));
+  boot_(host, boot);
+  return host;
+}
+
+/** Runs a host's boot script in a fresh mount namespace inside its network namespace, detached. */
+function boot_(host: SimHost, boot: BootOptions): void {
+  const dir = path.join(SIM_DIR, "hosts", host.name);
+  fs.writeFileSync(path.join(dir, "boot.sh"), bootScript(boot));
+  const out = fs.openSync(path.join(dir, "boot.log"), "w");
+  const child = spawn(
+    "ip",
+    [
+      "netns",
+      "exec",
+      host.netns,
+      "unshare",
+      "--mount",
+      "--propagation",
+      "private",
+      "--fork",
+      "bash",
+      path.join(dir, "boot.sh"),
+    ],
+    { detached: true, stdio: ["ignore", out, out] },
+  );
+  child.unref();
+  host.pid = child.pid;
+  waitForSsh(host.netns, host.address);
+  host.hostKey = fs.readFileSync(path.join(dir, "host_key.pub"), "utf8").trim();
+}
+
+/**
+ * Restarts a host (its overlays, users and host key persist), optionally with a fault: a slow disk, or a new
+ * SSH host key (as after a reinstall).
+ */
+export function restartHost(name: string, faults: { slowDiskUs?: number; newHostKey?: boolean } = {}): SimHost {
+  const state = loadState();
+  const host = state.hosts.find((h) => h.name === name);
+  if (!host) throw new Error(`sim: no host ${name}`);
+  if (host.pid) killTree(host.pid);
+  const dir = path.join(SIM_DIR, "hosts", name);
+  if (faults.newHostKey) fs.rmSync(path.join(dir, "upper/etc/ssh/ssh_host_ed25519_key"), { force: true });
+  const boot = JSON.parse(fs.readFileSync(path.join(dir, "boot.json"), "utf8")) as BootOptions;
+  boot_(host, { ...boot, slowDiskUs: faults.slowDiskUs });
+  if (host.kind === "machine") fs.writeFileSync(path.join(SIM_DIR, "hostkeys", `${name}.pub`), `${host.hostKey}\n`);
+  saveState(state);
+  return host;
+}
+
+export interface SimUpResult {
+  hosts: SimHost[];
+  seconds: number;
+}
+
+/** Creates the machines of the sim stack (idempotent: a half-made previous run is torn down first). */
+export function simUp(): SimUpResult {
+  const started = Date.now();
+  if (loadState().hosts.length > 0) simDown();
+  ensureKeys();
+  const authorizedKey = fs.readFileSync(`${KEY_FILE}.pub`, "utf8").trim();
+  const sudoPassword = fs.readFileSync(PI_SUDO_PASSWORD_FILE, "utf8").trim();
+  sh(`ip link add ${BRIDGE} type bridge 2>/dev/null || true
+ip addr replace ${BRIDGE_ADDRESS}/24 dev ${BRIDGE}
+ip link set ${BRIDGE} up
+ip link add ${VM_BRIDGE} type bridge 2>/dev/null || true
+ip link set ${VM_BRIDGE} up
+# Nothing for the sim's range may leave this machine: whatever is not on the machines' bridge (the VMs' net
+# included, which only the nuc reaches) is unreachable from here instead of going to the default gateway.
+ip route replace unreachable ${SIM_RANGE}`);
+  fs.mkdirSync(path.join(SIM_DIR, "hostkeys"), { recursive: true });
+  // A process left in the root namespaces: the Incus double enters them through it to start a VM host
+  // (PID 1 may not be enterable in a container).
+  const anchor = spawn("sleep", ["infinity"], { detached: true, stdio: "ignore" });
+  anchor.unref();
+  fs.writeFileSync(ANCHOR, String(anchor.pid));
+  const state: SimState = { hosts: [] };
+  for (const m of simMachines()) {
+    const host: SimHost = {
+      name: m.name,
+      kind: "machine",
+      address: m.address,
+      netns: `tbs-${m.name}`,
+      links: [],
+      arch: m.arch,
+      board: m.board,
+    };
+    const isNuc = m.name === "nuc";
+    startHost(
+      host,
+      {
+        name: m.name,
+        address: m.address,
+        arch: m.arch,
+        board: m.board,
+        user: SIM_USER,
+        authorizedKey,
+        sudoPassword: m.sudoPassword ? sudoPassword : undefined,
+        zfsPool: isNuc ? "default" : undefined,
+      },
+      {
+        bridge: BRIDGE,
+        prefix: 24,
+        // Agents reach the VMs (the k3s servers) through the nuc, as they would across the NUC's bridge.
+        routes: isNuc ? [] : [`${VM_NET} via 198.18.0.10`],
+        extra: isNuc
+          ? () =>
+              sh(`ip link add tbn0 type veth peer name tbnp0
+ip link set tbnp0 netns ${host.netns}
+ip link set tbn0 master ${VM_BRIDGE} up
+ip -n ${host.netns} link set tbnp0 name eth1
+ip -n ${host.netns} addr add ${VM_GATEWAY}/24 dev eth1
+ip -n ${host.netns} link set eth1 up
+ip netns exec ${host.netns} sysctl -qw net.ipv4.ip_forward=1`)
+          : undefined,
+      },
+    );
+    if (isNuc) host.links.push("tbn0");
+    fs.writeFileSync(path.join(SIM_DIR, "hostkeys", `${m.name}.pub`), `${host.hostKey}\n`);
+    state.hosts.push(host);
+    saveState(state);
+  }
+  return { hosts: state.hosts, seconds: (Date.now() - started) / 1000 };
+}
+
+/**
+ * Starts a VM host behind the nuc (the Incus double calls this through `testbed sim vm-start`): its own
+ * namespace on the VM bridge, the user and key cloud-init asked for, default route through the nuc.
+ */
+export function startVm(opts: { name: string; address?: string; user: string; authorizedKey: string }): SimHost {
+  const state = loadState();
+  const existing = state.hosts.find((h) => h.name === opts.name);
+  if (existing) return existing;
+  const used = new Set(state.hosts.map((h) => h.address));
+  let address = opts.address;
+  for (let i = 20; address === undefined && i < 250; i++) if (!used.has(`198.19.0.${i}`)) address = `198.19.0.${i}`;
+  if (address === undefined) throw new Error("sim: no free VM address in 198.19.0.0/24");
+  const host: SimHost = {
+    name: opts.name,
+    kind: "vm",
+    address,
+    netns: `tbs-${opts.name}`,
+    links: [],
+    arch: "amd64",
+    board: "generic",
+  };
+  startHost(
+    host,
+    {
+      name: opts.name,
+      address,
+      arch: "amd64",
+      board: "generic",
+      user: opts.user,
+      authorizedKey: opts.authorizedKey,
+      vm: true,
+    },
+    { bridge: VM_BRIDGE, prefix: 24, gateway: VM_GATEWAY },
+  );
+  state.hosts.push(host);
+  saveState(state);
+  return host;
+}
+
+function killTree(pid: number): void {
+  // The host runs in its own process group (spawned detached): its sshd, sessions and anything they left behind.
+  try {
+    process.kill(-pid, "SIGTERM");
+  } catch {
+    return;
+  }
+  for (let i = 0; i < 50; i++) {
+    try {
+      process.kill(-pid, 0);
+    } catch {
+      return;
+    }
+    spawnSync("sleep", ["0.1"]);
+  }
+  try {
+    process.kill(-pid, "SIGKILL");
+  } catch {
+    /* already gone */
+  }
+}
+
+/** Stops a VM host and forgets it (the Incus double's delete). */
+export function stopVm(name: string): void {
+  const state = loadState();
+  const h = state.hosts.find((x) => x.name === name && x.kind === "vm");
+  if (!h) return;
+  if (h.pid) killTree(h.pid);
+  for (const l of h.links) sh(`ip link del ${l} 2>/dev/null || true`);
+  sh(`ip netns del ${h.netns} 2>/dev/null || true`);
+  fs.rmSync(path.join(SIM_DIR, "hosts", name), { recursive: true, force: true });
+  saveState({ hosts: state.hosts.filter((x) => x !== h) });
+}
+
+/** Stops one host (used by the "host down" fault) without forgetting it. */
+export function stopHost(name: string): void {
+  const h = loadState().hosts.find((x) => x.name === name);
+  if (h?.pid) killTree(h.pid);
+}
+
+/** Removes every namespace, process, link and overlay the sim made, VMs included. */
+export function simDown(): void {
+  const state = loadState();
+  for (const h of [...state.hosts].reverse()) {
+    if (h.pid) killTree(h.pid);
+    const zfsPid = path.join(SIM_DIR, "hosts", h.name, "zfs-fuse.pid");
+    if (fs.existsSync(zfsPid)) {
+      const pid = Number(fs.readFileSync(zfsPid, "utf8").trim());
+      sh(
+        `kill ${pid} 2>/dev/null; for i in $(seq 100); do kill -0 ${pid} 2>/dev/null || break; sleep 0.1; done; kill -9 ${pid} 2>/dev/null || true`,
+        {
+          allowFail: true,
+        },
+      );
+    }
+    for (const l of h.links) sh(`ip link del ${l} 2>/dev/null || true`);
+    sh(`ip netns del ${h.netns} 2>/dev/null || true`);
+  }
+  if (fs.existsSync(ANCHOR)) {
+    try {
+      process.kill(Number(fs.readFileSync(ANCHOR, "utf8")), "SIGKILL");
+    } catch {
+      /* gone */
+    }
+    fs.rmSync(ANCHOR, { force: true });
+  }
+  // Stragglers from a run that died before saving its state.
+  sh(
+    `for ns in $(ip netns list | awk '{print $1}' | grep '^tbs-'); do ip netns pids "$ns" | xargs -r kill -9; ip netns del "$ns"; done
+ip link del ${BRIDGE} 2>/dev/null || true
+ip link del ${VM_BRIDGE} 2>/dev/null || true
+ip route del unreachable ${SIM_RANGE} 2>/dev/null || true`,
+    { allowFail: true },
+  );
+  fs.rmSync(path.join(SIM_DIR, "hosts"), { recursive: true, force: true });
+  fs.rmSync(path.join(SIM_DIR, "hostkeys"), { recursive: true, force: true });
+  fs.rmSync(STATE, { force: true });
+  // The engine's record of applied steps belongs to these hosts; it goes with them.
+  fs.rmSync(path.join(SIM_DIR, "engine-state.json"), { force: true });
+}
+
+export interface HostStatus {
+  name: string;
+  kind: string;
+  address: string;
+  answersSsh: boolean;
+}
+
+/** Whether each host's sshd answers (VMs are checked from inside their own namespace). */
+export async function simStatus(): Promise<HostStatus[]> {
+  const hosts = loadState().hosts;
+  return Promise.all(
+    hosts.map(async (h) => ({
+      name: h.name,
+      kind: h.kind,
+      address: h.address,
+      answersSsh:
+        h.kind === "machine"
+          ? await new Promise<boolean>((resolve) => {
+              const s = net.connect({ host: h.address, port: 22, timeout: 2000 });
+              s.once("data", (d) => {
+                s.destroy();
+                resolve(d.toString().startsWith("SSH-"));
+              });
+              s.once("error", () => resolve(false));
+              s.once("timeout", () => {
+                s.destroy();
+                resolve(false);
+              });
+            })
+          : spawnSync("ip", ["netns", "exec", h.netns, "bash", "-c", `exec 3<>/dev/tcp/${h.address}/22`]).status === 0,
+    })),
+  );
+}
+
+/** Files under a host's overlays (relative paths), for checking what the provisioner left behind. */
+export function overlayFiles(name: string): string[] {
+  const upper = path.join(SIM_DIR, "hosts", name, "upper");
+  if (!fs.existsSync(upper)) return [];
+  return sh(`cd ${upper} && find . -mindepth 1 \\( -type f -o -type l \\) | sort`)
+    .split("\n")
+    .filter(Boolean)
+    .map((f) => f.slice(1));
+}

@@ -1,0 +1,84 @@
+import { spawnSync } from "node:child_process";
+import * as path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { SECRET_MASK } from "../../scripts/lib/mockRun";
+import { destroy, up } from "./engine";
+import { overlaySnapshot, simAvailable } from "./helpers";
+import { loadState, overlayFiles, simDown, simStatus, simUp } from "./hosts";
+
+const cli = (...args: string[]) =>
+  spawnSync("node", [path.resolve(__dirname, "../../scripts/testbed.js"), ...args], {
+    encoding: "utf8",
+    timeout: 240_000,
+  });
+
+// The real program against real SSH hosts: root and the Debian packages are needed (CI has both).
+describe.runIf(simAvailable())("the simulated testbed, end to end", () => {
+  let baseline: Record<string, string[]>;
+  beforeAll(() => {
+    simDown();
+    simUp();
+    baseline = Object.fromEntries(loadState().hosts.map((h) => [h.name, overlayFiles(h.name)]));
+  }, 120_000);
+  afterAll(() => simDown(), 120_000);
+
+  it("provisions the sim stack over SSH: VMs behind the nuc, gates passed, secrets masked", async () => {
+    const r = await up();
+    const names = r.steps.map((s) => s.name);
+    expect(names).toHaveLength(23);
+    for (const host of ["nuc", "pi", "jetson", "k3s-cp", "karmada-host"]) expect(names).toContain(`${host}/reachable`);
+    // Order: tuning after the first measurement, VMs after tuning, k3s server after its gate, agents after the server.
+    const end = (n: string) => r.steps.find((s) => s.name === n)!.endMs;
+    const start = (n: string) => r.steps.find((s) => s.name === n)!.startMs;
+    expect(start("nuc/zfs-tuning")).toBeGreaterThanOrEqual(end("nuc/fsync-before"));
+    expect(start("nuc/vm-k3s-cp")).toBeGreaterThanOrEqual(end("nuc/zfs-tuning"));
+    expect(start("k3s-cp/k3s-server")).toBeGreaterThanOrEqual(end("k3s-cp/disk-gate-k3s"));
+    expect(start("pi/k3s-agent")).toBeGreaterThanOrEqual(end("k3s-cp/k3s-credentials"));
+    expect(r.outputs.kubeconfigs).toBe(SECRET_MASK);
+    expect(Object.values(r.outputs.diskGates as Record<string, string>).every((g) => /^(pass|warn):/.test(g))).toBe(
+      true,
+    );
+    expect(r.outputs.vmAddresses).toEqual({ "karmada-host": "198.19.0.20", "k3s-cp": "198.19.0.21" });
+    expect(r.outputs.zfsRecords).toMatchObject({ nuc: { recorded: { atime: { value: "on", source: "default" } } } });
+    const status = await simStatus();
+    expect(status.map((s) => `${s.name}:${s.answersSsh}`).sort()).toEqual(
+      ["jetson", "k3s-cp", "karmada-host", "nuc", "pi"].map((n) => `${n}:true`),
+    );
+    // The VMs answer only inside their network: from here (the operator) there is no route, only the jump host.
+    expect(spawnSync("bash", ["-c", "exec 3<>/dev/tcp/198.19.0.21/22"], { timeout: 5000 }).status).not.toBe(0);
+  });
+
+  it("a second up changes nothing on any host", async () => {
+    const before = overlaySnapshot();
+    const r = await up();
+    expect(r.steps.filter((s) => s.changed).map((s) => s.name)).toEqual([]);
+    expect(overlaySnapshot()).toEqual(before);
+  });
+
+  it("status --json lists every host answering SSH", () => {
+    const r = cli("sim", "status", "--json");
+    expect(r.status).toBe(0);
+    const rows = JSON.parse(r.stdout) as { name: string; answersSsh: boolean }[];
+    expect(rows.map((x) => x.name).sort()).toEqual(["jetson", "k3s-cp", "karmada-host", "nuc", "pi"]);
+    expect(rows.every((x) => x.answersSsh)).toBe(true);
+  });
+
+  it("destroy runs every delete in reverse order and leaves no file the provisioner made", async () => {
+    const runs = await destroy();
+    expect(runs.map((r) => r.name).slice(0, 1)).not.toContain("nuc/reachable");
+    expect(runs.find((r) => r.name === "nuc/zfs-tuning")?.detail).toBe(
+      "restored on default: atime(default) recordsize(default)",
+    );
+    expect(loadState().hosts.map((h) => h.name)).toEqual(["nuc", "pi", "jetson"]);
+    for (const h of loadState().hosts)
+      expect([h.name, overlayFiles(h.name).filter((f) => !baseline[h.name].includes(f))]).toEqual([h.name, []]);
+  });
+
+  it("sim down leaves no namespace, mount or process", () => {
+    simDown();
+    expect(spawnSync("ip", ["netns", "list"], { encoding: "utf8" }).stdout).not.toMatch(/tbs-/);
+    expect(spawnSync("pgrep", ["-f", "sshd_config_sim|zfs-fuse --pidfile .*\\.sim|k3s-double"]).status).toBe(1);
+    expect(spawnSync("ip", ["link", "show", "tbsim0"]).status).not.toBe(0);
+    expect(spawnSync("sh", ["-c", "grep -c '/.sim/' /proc/mounts"], { encoding: "utf8" }).stdout.trim()).toBe("0");
+  });
+});
