@@ -44,6 +44,8 @@ export interface SshSession {
 /** pulumi-command's defaults: 10 dials, 15 s each. */
 export const DEFAULT_DIAL_ERROR_LIMIT = 10;
 export const DEFAULT_PER_DIAL_TIMEOUT_S = 15;
+/** SSH keepalives: 5 s apart, 3 missed ones drop the connection. */
+export const KEEPALIVE_INTERVAL_MS = 5000;
 /** Pause between dials: long enough for a rebooting host's sshd, short enough to notice a fast recovery. */
 export const DIAL_RETRY_DELAY_MS = 1000;
 
@@ -71,7 +73,8 @@ export class SshConnectError extends Error {}
 
 interface Dialed {
   client: Client;
-  mismatch?: HostKeyMismatchError;
+  /** The forwarded channel through the jump host, when there is one. */
+  sock?: ClientChannel;
 }
 
 function connectConfig(
@@ -88,6 +91,9 @@ function connectConfig(
     passphrase: conn.privateKeyPassword,
     password: conn.password,
     readyTimeout: (conn.perDialTimeout ?? DEFAULT_PER_DIAL_TIMEOUT_S) * 1000,
+    // A peer that vanishes without closing the TCP connection is noticed within ~15 s.
+    keepaliveInterval: KEEPALIVE_INTERVAL_MS,
+    keepaliveCountMax: 3,
     hostVerifier: (key: Buffer) => {
       if (pinned === undefined || key.equals(pinned)) return true;
       onMismatch(new HostKeyMismatchError(label, fingerprint(pinned), fingerprint(key)));
@@ -121,7 +127,7 @@ async function dial(conn: Omit<SshConnection, "proxy">, label: string, via?: Cli
         sock = await new Promise<ClientChannel>((resolve, reject) =>
           via.forwardOut("127.0.0.1", 0, conn.host, conn.port ?? 22, (err, ch) => (err ? reject(err) : resolve(ch))),
         );
-      return { client: await dialOnce(config, sock) };
+      return { client: await dialOnce(config, sock), sock };
     } catch (err) {
       if (mismatch) throw mismatch;
       lastError = err;
@@ -143,17 +149,36 @@ export async function openSession(conn: SshConnection, opts: { label?: string } 
   let jump: Client | undefined;
   if (conn.proxy) jump = (await dial(conn.proxy, `${label}'s jump host ${conn.proxy.host}`)).client;
   let target: Client;
+  let sock: ClientChannel | undefined;
   try {
-    target = (await dial(conn, label, jump)).client;
+    ({ client: target, sock } = await dial(conn, label, jump));
   } catch (err) {
     jump?.end();
     throw err;
   }
+  // A connection that drops (or whose jump host drops) fails every command still running on it.
+  const pending = new Set<(err: Error) => void>();
+  const dropped = (why: string) => () => {
+    for (const fail of pending)
+      fail(new SshConnectError(`host ${label}: the connection closed before the command finished (${why})`));
+    pending.clear();
+  };
+  target.on("close", dropped("connection closed"));
+  target.on("error", (e: Error) => dropped(e.message)());
+  jump?.on("close", dropped("jump host connection closed"));
+  // Through a jump host the target's transport is a forwarded channel, whose end ssh2 does not report as the
+  // target connection's close: watch the channel itself.
+  sock?.on("close", dropped("the connection through the jump host closed"));
   return {
     exec: (command, o = {}) =>
       new Promise<ExecResult>((resolve, reject) => {
+        const fail = (e: Error) => reject(e);
+        pending.add(fail);
         target.exec(command, { env: o.env }, (err, stream) => {
-          if (err) return reject(new SshConnectError(`host ${label}: cannot start a command: ${err.message}`));
+          if (err) {
+            pending.delete(fail);
+            return reject(new SshConnectError(`host ${label}: cannot start a command: ${err.message}`));
+          }
           let stdout = "";
           let stderr = "";
           let code: number | null = null;
@@ -167,6 +192,7 @@ export async function openSession(conn: SshConnection, opts: { label?: string } 
           });
           stream.on("exit", (c: number | null) => (code = c));
           stream.on("close", () => {
+            pending.delete(fail);
             if (code === null)
               reject(new SshConnectError(`host ${label}: the connection closed before "${command}" finished`));
             else resolve({ code, stdout, stderr });

@@ -29,6 +29,8 @@ export function fioScriptBody(job: FioJob): string {
 free_kib="$(df -Pk ${dir} | awk 'NR==2 {print $4}')"
 need_kib=$(( ${sizeKiB} + 1024 ))
 [ "\${free_kib:-0}" -ge "$need_kib" ] || { echo "no space for the ${size} MiB test file at ${job.path}: \${free_kib:-0} KiB free, $need_kib KiB needed" >&2; exit ${FIO_EXIT.noSpace}; }
+# A run cut short (a dropped connection) can leave its directory behind: those are ours, remove them first.
+rm -rf ${dir}/.testbed-fio.*
 fio_dir="$(mktemp -d ${dir}/.testbed-fio.XXXXXX)"
 trap 'rm -rf "$fio_dir"' EXIT
 fio --name=etcd-fdatasync --directory="$fio_dir" --rw=write --ioengine=sync --fdatasync=1 \\

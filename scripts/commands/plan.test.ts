@@ -49,10 +49,23 @@ describe("testbed plan --stack demo --json", () => {
       expect(r.dependsOn).toContain(`${r.host}/reachable`);
   });
 
-  it("tunes ZFS before the VMs whose disks live on it, and reaches the VMs only after they launch", () => {
+  it("measures, tunes, measures again; gates etcd on the tuned disk; installs only after the gates", () => {
     const byName = new Map(rows.map((r) => [r.name, r]));
-    expect(byName.get("nuc/vm-k3s-cp")?.dependsOn).toEqual(["nuc/reachable", "nuc/zfs-tuning"]);
+    expect(byName.get("nuc/zfs-tuning")?.dependsOn).toEqual(["nuc/fsync-before", "nuc/reachable"]);
     expect(byName.get("k3s-cp/reachable")?.dependsOn).toEqual(["nuc/vm-k3s-cp"]);
+    // Measurements on the NUC's disk (its pool, its VMs' disks) run one at a time: gates first, "after" last.
+    const measurements = [
+      "nuc/zfs-tuning",
+      "k3s-cp/disk-gate-k3s",
+      "karmada-host/disk-gate-k3s",
+      "karmada-host/disk-gate-karmada-etcd",
+      "nuc/fsync-after",
+    ];
+    for (let i = 1; i < measurements.length; i++)
+      expect(byName.get(measurements[i])?.dependsOn).toContain(measurements[i - 1]);
+    expect(byName.get("karmada-host/k3s-server")?.dependsOn).toEqual(
+      expect.arrayContaining(["karmada-host/disk-gate-k3s", "karmada-host/disk-gate-karmada-etcd"]),
+    );
   });
 
   it("prints only the documented fields", () => {

@@ -1,3 +1,4 @@
+import * as fs from "node:fs";
 import type { Command } from "commander";
 import { CliError, EXIT, finish } from "../cli";
 
@@ -32,7 +33,7 @@ export function register(program: Command): void {
         process.stderr.write(`sim: ${r.hosts.length} hosts up in ${r.seconds.toFixed(1)} s\n`);
       }
       if (opts.hostsOnly) return finish(EXIT.ok);
-      const result = await engine().up({
+      const result = await engine().upInProcess({
         serial: opts.serial,
         onStep: (event, name, line) => {
           if (event === "end") process.stderr.write(`  ${name}: ${line?.replace(/^TESTBED /, "")}\n`);
@@ -77,6 +78,33 @@ export function register(program: Command): void {
             `${s.name.padEnd(14)} ${s.kind.padEnd(8)} ${s.address.padEnd(14)} ${s.answersSsh ? "answers SSH" : "DOWN"}\n`,
           );
       finish(status.every((s) => s.answersSsh) ? EXIT.ok : EXIT.verdict);
+    });
+
+  // One engine run in its own process (test/sim/engine.ts up()); progress as STEP lines on stderr.
+  sim
+    .command("engine-run", { hidden: true })
+    .requiredOption("--result <file>")
+    .option("--serial")
+    .option("--stack-file <file>")
+    .option("--cut-at <step>")
+    .action(async (o: { result: string; serial?: boolean; stackFile?: string; cutAt?: string }) => {
+      const e = engine();
+      const write = (x: unknown) => fs.writeFileSync(o.result, JSON.stringify(x));
+      try {
+        const result = await e.upInProcess({
+          serial: o.serial,
+          stack: o.stackFile,
+          cutAt: o.cutAt,
+          onStep: (event, name, line) => process.stderr.write(`STEP ${event} ${name} ${line ?? ""}\n`),
+        });
+        write({ result });
+        finish(EXIT.ok);
+      } catch (err) {
+        write({ error: (err as Error).message });
+        finish(EXIT.verdict);
+      }
+      // Pulumi's runtime may hold the event loop after a failed run: this process exists for one run only.
+      setTimeout(() => process.exit(), 100).unref();
     });
 
   // Called by the Incus double on the sim nuc (through nsenter into the root namespaces).

@@ -3,7 +3,9 @@ import * as path from "node:path";
 import { type SshConnection, type SshSession, openSession } from "../../components/remote/session";
 import { readStackConfig } from "../../components/spec";
 import { type NewResourceRequest, type RecordedResource, runProgram } from "../../scripts/lib/mockRun";
-import { REPO, SIM_DIR, SIM_STACK } from "./hosts";
+import { REPO, SIM_DIR, SIM_STACK, cutConnections } from "./hosts";
+import { spawn } from "node:child_process";
+import * as os from "node:os";
 
 /**
  * The test engine: runs the real program (index.ts) with the sim stack under Pulumi's mock runtime, and executes
@@ -36,6 +38,9 @@ interface Applied {
   delete?: string;
   stdin?: string;
 }
+
+/** When the "connection cut" fault strikes after a step started. */
+export const CUT_AFTER_MS = 300;
 
 export const STATE_FILE = path.join(SIM_DIR, "engine-state.json");
 
@@ -96,14 +101,16 @@ export interface UpOptions {
   /** Called as each step starts and ends. */
   onStep?: (event: "start" | "end", name: string, detail?: string) => void;
   stack?: string;
+  /** Fault injection: cut the host's SSH connections in the middle of this step (CUT_AFTER_MS after it starts). */
+  cutAt?: string;
 }
 
 function hostOf(name: string): string {
   return name.includes("/") ? name.slice(0, name.indexOf("/")) : "(local)";
 }
 
-/** Provisions the sim stack: the real program, every step run over SSH. */
-export async function up(opts: UpOptions = {}): Promise<EngineResult> {
+/** Provisions the sim stack in this process: the real program, every step run over SSH. One run per process. */
+export async function upInProcess(opts: UpOptions = {}): Promise<EngineResult> {
   const sessions = new Sessions();
   const steps: StepRun[] = [];
   const applied: Applied[] = loadApplied();
@@ -128,7 +135,13 @@ export async function up(opts: UpOptions = {}): Promise<EngineResult> {
       let result;
       try {
         const session = await sessions.get(conn, host);
-        result = await session.exec(inputs.create, { stdin: inputs.stdin });
+        // Fault injection: cut the host's connections while the step runs (300 ms in: a measurement takes longer).
+        const timer = opts.cutAt === req.name ? setTimeout(() => cutConnections(host), CUT_AFTER_MS) : undefined;
+        try {
+          result = await session.exec(inputs.create, { stdin: inputs.stdin });
+        } finally {
+          clearTimeout(timer);
+        }
       } catch (err) {
         sessions.drop(conn);
         throw new StepError(`step ${req.name} on host ${host}: ${(err as Error).message}`);
@@ -177,6 +190,55 @@ export async function up(opts: UpOptions = {}): Promise<EngineResult> {
   } finally {
     await sessions.closeAll();
   }
+}
+
+/** A failed run: the error's message, and the steps that finished before it. */
+export class RunError extends Error {
+  constructor(
+    message: string,
+    readonly ran: StepRun[],
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Provisions the sim stack in a child process, as `pulumi up` is one process per run: Pulumi's mock runtime is
+ * process-global, and a failed run leaves promises behind that must not reach the next one.
+ */
+export function up(opts: UpOptions = {}): Promise<EngineResult> {
+  const resultFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "testbed-engine-")), "result.json");
+  const args = [path.join(REPO, "scripts/testbed.js"), "sim", "engine-run", "--result", resultFile];
+  if (opts.serial) args.push("--serial");
+  if (opts.stack) args.push("--stack-file", opts.stack);
+  if (opts.cutAt) args.push("--cut-at", opts.cutAt);
+  return new Promise((resolve, reject) => {
+    const child = spawn("node", args, { stdio: ["ignore", "ignore", "pipe"] });
+    let buffer = "";
+    let stderr = "";
+    child.stderr.on("data", (d: Buffer) => {
+      buffer += d.toString();
+      let nl: number;
+      while ((nl = buffer.indexOf("\n")) >= 0) {
+        const line = buffer.slice(0, nl);
+        buffer = buffer.slice(nl + 1);
+        const m = /^STEP (start|end) (\S+) ?(.*)$/.exec(line);
+        if (m) opts.onStep?.(m[1] as "start" | "end", m[2], m[3]);
+        else stderr += `${line}\n`;
+      }
+    });
+    child.on("close", () => {
+      let out: { result?: EngineResult; error?: string; ran?: StepRun[] } = {};
+      try {
+        out = JSON.parse(fs.readFileSync(resultFile, "utf8"));
+      } catch {
+        out = { error: `the engine process died: ${stderr.trim()}` };
+      }
+      fs.rmSync(path.dirname(resultFile), { recursive: true, force: true });
+      if (out.result) resolve(out.result);
+      else reject(new RunError(out.error ?? "unknown failure", out.ran ?? []));
+    });
+  });
 }
 
 function loadApplied(): Applied[] {

@@ -196,7 +196,8 @@ function startHost(
 ): SimHost {
   const dir = path.join(SIM_DIR, "hosts", host.name);
   fs.mkdirSync(dir, { recursive: true });
-  const idx = loadState().hosts.length + Math.floor(Math.random() * 1000);
+  // Interface names must be unique and at most 15 characters: derive a number from the host's address.
+  const idx = host.address.split(".").slice(1).join("");
   const hostSide = `tbs${idx}`;
   sh(`ip netns add ${host.netns}
 ip link add ${hostSide} type veth peer name tbp${idx}
@@ -255,9 +256,31 @@ export function restartHost(name: string, faults: { slowDiskUs?: number; newHost
   if (faults.newHostKey) fs.rmSync(path.join(dir, "upper/etc/ssh/ssh_host_ed25519_key"), { force: true });
   const boot = JSON.parse(fs.readFileSync(path.join(dir, "boot.json"), "utf8")) as BootOptions;
   boot_(host, { ...boot, slowDiskUs: faults.slowDiskUs });
-  if (host.kind === "machine") fs.writeFileSync(path.join(SIM_DIR, "hostkeys", `${name}.pub`), `${host.hostKey}\n`);
+  // The pinned key (.sim/hostkeys) is left alone: a new host key must be noticed, not silently trusted.
   saveState(state);
   return host;
+}
+
+/** Pins a machine's current host key in .sim/hostkeys (what an operator does after a legitimate reinstall). */
+export function pinCurrentHostKey(name: string): void {
+  const host = loadState().hosts.find((h) => h.name === name);
+  if (host?.hostKey) fs.writeFileSync(path.join(SIM_DIR, "hostkeys", `${name}.pub`), `${host.hostKey}\n`);
+}
+
+/** Kills the SSH sessions (not the listener) of a host: a connection cut in the middle of whatever runs. */
+export function cutConnections(name: string): number {
+  const host = loadState().hosts.find((h) => h.name === name);
+  if (!host) return 0;
+  const pids = sh(`ip netns pids ${host.netns}`, { allowFail: true }).split("\n").filter(Boolean);
+  let killed = 0;
+  for (const pid of pids) {
+    const cmd = sh(`tr '\\0' ' ' < /proc/${pid}/cmdline 2>/dev/null || true`, { allowFail: true });
+    if (/^sshd: \S+ \[priv\]|^sshd: \S+@notty/.test(cmd)) {
+      sh(`kill -9 ${pid} 2>/dev/null || true`, { allowFail: true });
+      killed++;
+    }
+  }
+  return killed;
 }
 
 export interface SimUpResult {
@@ -340,27 +363,33 @@ ip netns exec ${host.netns} sysctl -qw net.ipv4.ip_forward=1`)
  * namespace on the VM bridge, the user and key cloud-init asked for, default route through the nuc.
  */
 export function startVm(opts: { name: string; address?: string; user: string; authorizedKey: string }): SimHost {
-  const state = loadState();
-  const existing = state.hosts.find((h) => h.name === opts.name);
-  if (existing) return existing;
-  const used = new Set(state.hosts.map((h) => h.address));
-  let address = opts.address;
-  for (let i = 20; address === undefined && i < 250; i++) if (!used.has(`198.19.0.${i}`)) address = `198.19.0.${i}`;
-  if (address === undefined) throw new Error("sim: no free VM address in 198.19.0.0/24");
-  const host: SimHost = {
-    name: opts.name,
-    kind: "vm",
-    address,
-    netns: `tbs-${opts.name}`,
-    links: [],
-    arch: "amd64",
-    board: "generic",
-  };
+  // Launches run concurrently (as Incus' do): only the host list is guarded, by a lock around its read-modify-write.
+  const host = withStateLock(() => {
+    const state = loadState();
+    const existing = state.hosts.find((h) => h.name === opts.name);
+    if (existing) return undefined;
+    const used = new Set(state.hosts.map((h) => h.address));
+    let address = opts.address;
+    for (let i = 20; address === undefined && i < 250; i++) if (!used.has(`198.19.0.${i}`)) address = `198.19.0.${i}`;
+    if (address === undefined) throw new Error("sim: no free VM address in 198.19.0.0/24");
+    const h: SimHost = {
+      name: opts.name,
+      kind: "vm",
+      address,
+      netns: `tbs-${opts.name}`,
+      links: [],
+      arch: "amd64",
+      board: "generic",
+    };
+    saveState({ hosts: [...state.hosts, h] });
+    return h;
+  });
+  if (host === undefined) return loadState().hosts.find((h) => h.name === opts.name) as SimHost;
   startHost(
     host,
     {
       name: opts.name,
-      address,
+      address: host.address,
       arch: "amd64",
       board: "generic",
       user: opts.user,
@@ -369,28 +398,45 @@ export function startVm(opts: { name: string; address?: string; user: string; au
     },
     { bridge: VM_BRIDGE, prefix: 24, gateway: VM_GATEWAY },
   );
-  state.hosts.push(host);
-  saveState(state);
+  withStateLock(() => {
+    const state = loadState();
+    saveState({ hosts: state.hosts.map((h) => (h.name === host.name ? host : h)) });
+  });
   return host;
+}
+
+/** Runs fn holding .sim/state.lock (mkdir is atomic): the Incus double may start VMs from several processes. */
+function withStateLock<T>(fn: () => T): T {
+  const lock = path.join(SIM_DIR, "state.lock");
+  for (let i = 0; ; i++) {
+    try {
+      fs.mkdirSync(lock);
+      break;
+    } catch {
+      if (i > 300) throw new Error(`sim: ${lock} is held for more than 30 s; remove it if no sim command runs`);
+      spawnSync("sleep", ["0.1"]);
+    }
+  }
+  try {
+    return fn();
+  } finally {
+    fs.rmdirSync(lock);
+  }
 }
 
 function killTree(pid: number): void {
   // The host runs in its own process group (spawned detached): its sshd, sessions and anything they left behind.
+  // Zombies (already dead, not yet reaped by init) do not count as alive.
+  const alive = () =>
+    sh(`ps -o stat= -g ${pid} 2>/dev/null | grep -vc '^Z' || true`, { allowFail: true }).trim() !== "0";
   try {
     process.kill(-pid, "SIGTERM");
   } catch {
     return;
   }
-  for (let i = 0; i < 50; i++) {
-    try {
-      process.kill(-pid, 0);
-    } catch {
-      return;
-    }
-    spawnSync("sleep", ["0.1"]);
-  }
+  for (let i = 0; i < 50 && alive(); i++) spawnSync("sleep", ["0.1"]);
   try {
-    process.kill(-pid, "SIGKILL");
+    if (alive()) process.kill(-pid, "SIGKILL");
   } catch {
     /* already gone */
   }
@@ -398,14 +444,13 @@ function killTree(pid: number): void {
 
 /** Stops a VM host and forgets it (the Incus double's delete). */
 export function stopVm(name: string): void {
-  const state = loadState();
-  const h = state.hosts.find((x) => x.name === name && x.kind === "vm");
+  const h = loadState().hosts.find((x) => x.name === name && x.kind === "vm");
   if (!h) return;
   if (h.pid) killTree(h.pid);
   for (const l of h.links) sh(`ip link del ${l} 2>/dev/null || true`);
   sh(`ip netns del ${h.netns} 2>/dev/null || true`);
   fs.rmSync(path.join(SIM_DIR, "hosts", name), { recursive: true, force: true });
-  saveState({ hosts: state.hosts.filter((x) => x !== h) });
+  withStateLock(() => saveState({ hosts: loadState().hosts.filter((x) => x.name !== name) }));
 }
 
 /** Stops one host (used by the "host down" fault) without forgetting it. */

@@ -3,8 +3,32 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SECRET_MASK } from "../../scripts/lib/mockRun";
 import { destroy, up } from "./engine";
-import { overlaySnapshot, simAvailable } from "./helpers";
-import { loadState, overlayFiles, simDown, simStatus, simUp } from "./hosts";
+import { overlaySnapshot, simAvailable, simStackWith } from "./helpers";
+import { loadState, overlayFiles, pinCurrentHostKey, restartHost, simDown, simStatus, simUp, stopHost } from "./hosts";
+
+/** Runs up, expecting it to fail; returns the error and the steps that ran. */
+async function failingUp(opts: Parameters<typeof up>[0] = {}): Promise<{ error: Error; ran: string[] }> {
+  const ran: string[] = [];
+  const error = await up({
+    ...opts,
+    onStep: (event, name, line) => {
+      if (event === "end") ran.push(name);
+      opts.onStep?.(event, name, line);
+    },
+  }).then(
+    () => new Error("up succeeded"),
+    (e: Error) => e,
+  );
+  return { error, ran };
+}
+
+/** After a fault is cleared, a re-run must converge: it succeeds and leaves the hosts as a clean run would. */
+async function expectConverges(): Promise<void> {
+  const r = await up();
+  expect(r.steps).toHaveLength(23);
+  const again = await up();
+  expect(again.steps.filter((s) => s.changed).map((s) => s.name)).toEqual([]);
+}
 
 const cli = (...args: string[]) =>
   spawnSync("node", [path.resolve(__dirname, "../../scripts/testbed.js"), ...args], {
@@ -27,11 +51,11 @@ describe.runIf(simAvailable())("the simulated testbed, end to end", () => {
     const names = r.steps.map((s) => s.name);
     expect(names).toHaveLength(23);
     for (const host of ["nuc", "pi", "jetson", "k3s-cp", "karmada-host"]) expect(names).toContain(`${host}/reachable`);
-    // Order: tuning after the first measurement, VMs after tuning, k3s server after its gate, agents after the server.
+    // Order: tuning after the first measurement, gates after tuning, k3s server after its gate, agents after it.
     const end = (n: string) => r.steps.find((s) => s.name === n)!.endMs;
     const start = (n: string) => r.steps.find((s) => s.name === n)!.startMs;
     expect(start("nuc/zfs-tuning")).toBeGreaterThanOrEqual(end("nuc/fsync-before"));
-    expect(start("nuc/vm-k3s-cp")).toBeGreaterThanOrEqual(end("nuc/zfs-tuning"));
+    expect(start("k3s-cp/disk-gate-k3s")).toBeGreaterThanOrEqual(end("nuc/zfs-tuning"));
     expect(start("k3s-cp/k3s-server")).toBeGreaterThanOrEqual(end("k3s-cp/disk-gate-k3s"));
     expect(start("pi/k3s-agent")).toBeGreaterThanOrEqual(end("k3s-cp/k3s-credentials"));
     expect(r.outputs.kubeconfigs).toBe(SECRET_MASK);
@@ -61,6 +85,71 @@ describe.runIf(simAvailable())("the simulated testbed, end to end", () => {
     const rows = JSON.parse(r.stdout) as { name: string; answersSsh: boolean }[];
     expect(rows.map((x) => x.name).sort()).toEqual(["jetson", "k3s-cp", "karmada-host", "nuc", "pi"]);
     expect(rows.every((x) => x.answersSsh)).toBe(true);
+  });
+
+  describe("faults", () => {
+    it(
+      "a slow disk on a k3s server: the gate stops the install naming host, path, p99, limit and fix",
+      { timeout: 180_000 },
+      async () => {
+        restartHost("k3s-cp", { slowDiskUs: 150_000 });
+        // 64 KiB per measurement: 28 fdatasyncs of 150 ms each.
+        const stack = simStackWith((c) => (c["testbed:diskGate"] = { sizeMiB: 0.0625 }));
+        const { error, ran } = await failingUp({ stack });
+        expect(error.message).toMatch(
+          /disk gate: host k3s-cp, path \/var\/lib\/rancher\/k3s\/server\/db: fdatasync p99 1\d\d\.\d\d ms is above the 100 ms limit, .*Fix: tune the dataset under it .*testbed:diskGate.accept: \[k3s-cp\]/s,
+        );
+        expect(ran).toContain("k3s-cp/disk-gate-k3s");
+        expect(ran).not.toContain("k3s-cp/k3s-server");
+        restartHost("k3s-cp");
+        await expectConverges();
+      },
+    );
+
+    it(
+      "the connection cut in the middle of a step: a clear error, and a re-run converges",
+      { timeout: 180_000 },
+      async () => {
+        // The nuc's "before" measurement runs for seconds: the cut lands in the middle of fio (and of whatever else
+        // runs on the nuc then, such as the VM launches).
+        const { error, ran } = await failingUp({ cutAt: "nuc/fsync-before" });
+        expect(error.message).toMatch(/^step nuc\/\S+ on host nuc: host nuc: the connection closed before/);
+        expect(ran).not.toContain("nuc/fsync-before");
+        await expectConverges();
+      },
+    );
+
+    it(
+      "a host key changed between runs stops the run before anything runs on that host",
+      { timeout: 180_000 },
+      async () => {
+        const pinned = loadState().hosts.find((h) => h.name === "jetson")!.hostKey!;
+        restartHost("jetson", { newHostKey: true });
+        const { error, ran } = await failingUp();
+        expect(error.message).toMatch(
+          /^step jetson\/reachable on host jetson: host jetson: SSH host key mismatch: the spec pins SHA256:\S+, the host presented SHA256:\S+\./,
+        );
+        expect(ran.filter((n) => n.startsWith("jetson/"))).toEqual([]);
+        expect(loadState().hosts.find((h) => h.name === "jetson")!.hostKey).not.toBe(pinned);
+        pinCurrentHostKey("jetson");
+        await expectConverges();
+      },
+    );
+
+    it(
+      "a host down: the run names it and what it tried, and completes once it is back",
+      { timeout: 180_000 },
+      async () => {
+        stopHost("jetson");
+        const { error, ran } = await failingUp();
+        expect(error.message).toMatch(
+          /^step jetson\/reachable on host jetson: host jetson: cannot connect to testbed@198\.18\.0\.12:22: /,
+        );
+        expect(ran).not.toContain("jetson/k3s-agent");
+        restartHost("jetson");
+        await expectConverges();
+      },
+    );
   });
 
   it("destroy runs every delete in reverse order and leaves no file the provisioner made", async () => {

@@ -1,0 +1,33 @@
+import type { Command } from "commander";
+import { CliError, EXIT, finish } from "../cli";
+
+/** `testbed bench` (npm run bench): prints figures; never a pass/fail timing test. */
+export function register(program: Command): void {
+  program
+    .command("bench")
+    .description("benchmarks: the simulated testbed (parallel vs serial) and the storage checks; prints figures")
+    .option("--only <name>", "sim or storage")
+    .option("--json", "print all figures as one JSON object at the end")
+    .action(async (opts: { only?: string; json?: boolean }) => {
+      if (process.getuid?.() !== 0) throw new CliError("the benchmarks need root (the simulated testbed, strace)");
+      const log = (line: string) => process.stderr.write(`${line}\n`);
+      const figures: Record<string, unknown> = {};
+      if (opts.only === undefined || opts.only === "sim") {
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const { benchSim } = require("../bench/sim") as typeof import("../bench/sim");
+        figures.sim = await benchSim(log);
+      }
+      if (opts.only === undefined || opts.only === "storage") {
+        let storage: { benchStorage?: (log: (l: string) => void) => Promise<Record<string, unknown>> } = {};
+        try {
+          // eslint-disable-next-line @typescript-eslint/no-require-imports
+          storage = require("../bench/storage");
+        } catch {
+          log("storage: no benchmark module (scripts/bench/storage.ts)");
+        }
+        if (storage.benchStorage) figures.storage = await storage.benchStorage(log);
+      }
+      if (opts.json) process.stdout.write(`${JSON.stringify(figures, null, 2)}\n`);
+      finish(EXIT.ok);
+    });
+}
