@@ -1,0 +1,164 @@
+import type { LatencySummary, MemberMetrics } from "./etcdMetrics";
+import type { LogFindings } from "./etcdLogs";
+import { LOG_SIGNS } from "./etcdLogs";
+import type { DiskThresholds } from "./thresholds";
+
+/** etcd's own guidance: backend commit p99 should stay under 25 ms. */
+export const BACKEND_COMMIT_WARN_MS = 25;
+
+export type Health = "healthy" | "warn" | "fail";
+/** What the findings point at. `disk` is the incident's cause; the others need a different fix. */
+export type Cause = "disk" | "network-or-cpu";
+
+export interface Finding {
+  level: "warn" | "fail";
+  /** Whether this finding is evidence about the disk. */
+  disk: boolean;
+  message: string;
+}
+
+export interface Diagnosis {
+  health: Health;
+  cause?: Cause;
+  summary: string;
+  findings: Finding[];
+}
+
+const ms = (x: number) => `${x.toFixed(x < 10 ? 2 : 1)} ms`;
+
+const DISK_FIX =
+  "this is a storage problem, not a configuration problem: raising etcd's heartbeat and election timeouts only moves the threshold. " +
+  "Fix the disk: tune the dataset under it (testbed:zfs.profile demo or durable), or move etcd to a faster disk";
+
+/** The verdict on what etcd's metrics and logs say, with the disk named when the disk is the cause. */
+export function diagnose(
+  members: readonly MemberMetrics[],
+  logs: readonly { source: string; findings: LogFindings }[],
+  t: DiskThresholds,
+): Diagnosis {
+  const findings: Finding[] = [];
+  const add = (level: Finding["level"], disk: boolean, message: string) => findings.push({ level, disk, message });
+  for (const m of members) {
+    const wal = m.walFsync;
+    if (wal !== undefined && wal.count > 0) {
+      if (wal.p99Ms > t.failMs)
+        add(
+          "fail",
+          true,
+          `${m.member}: WAL fsync p99 ${ms(wal.p99Ms)} is above ${t.failMs} ms (${wal.count} fsyncs): the disk under etcd is too slow; ${DISK_FIX}`,
+        );
+      else if (wal.p99Ms > t.warnMs)
+        add(
+          "warn",
+          true,
+          `${m.member}: WAL fsync p99 ${ms(wal.p99Ms)} is above ${t.warnMs} ms (etcd's guidance): the disk is slow enough for slow requests under load`,
+        );
+    }
+    const commit = m.backendCommit;
+    if (commit !== undefined && commit.count > 0) {
+      if (commit.p99Ms > t.failMs)
+        add(
+          "fail",
+          true,
+          `${m.member}: backend commit p99 ${ms(commit.p99Ms)} is above ${t.failMs} ms: the disk under etcd is too slow; ${DISK_FIX}`,
+        );
+      else if (commit.p99Ms > Math.max(BACKEND_COMMIT_WARN_MS, t.warnMs))
+        add(
+          "warn",
+          true,
+          `${m.member}: backend commit p99 ${ms(commit.p99Ms)} is above ${Math.max(BACKEND_COMMIT_WARN_MS, t.warnMs)} ms (etcd's guidance)`,
+        );
+    }
+    if (m.hasLeader === 0) add("fail", false, `${m.member}: has no leader`);
+    if ((m.leaderChangesSeen ?? 0) > 1)
+      add(
+        "warn",
+        false,
+        `${m.member}: ${m.leaderChangesSeen} leader changes since it started (the first election is one); in the incident every change restarted Karmada's pods`,
+      );
+    if ((m.heartbeatSendFailures ?? 0) > 0)
+      add("warn", false, `${m.member}: ${m.heartbeatSendFailures} heartbeats not sent on time`);
+    if ((m.slowApplies ?? 0) > 0)
+      add(
+        "warn",
+        false,
+        `${m.member}: ${m.slowApplies} applies took longer than 100 ms (etcd: "likely overloaded from slow disk")`,
+      );
+  }
+  for (const { source, findings: f } of logs) {
+    const s = f.signs;
+    const when = (c: { first?: string; last?: string }) =>
+      c.first === undefined ? "" : c.first === c.last ? `, at ${c.first}` : `, first ${c.first}, last ${c.last}`;
+    const worst = (c: { worstMs?: number }) => (c.worstMs === undefined ? "" : `, worst ${ms(c.worstMs)}`);
+    if (s.slowFdatasync.count > 0)
+      add(
+        "fail",
+        true,
+        `${source}: ${s.slowFdatasync.count} WAL fdatasyncs over 1 s${worst(s.slowFdatasync)}${when(s.slowFdatasync)}; ${DISK_FIX}`,
+      );
+    if (s.heartbeatLate.count > 0)
+      add(
+        "warn",
+        false,
+        `${source}: ${s.heartbeatLate.count} × ${LOG_SIGNS.heartbeatLate.label}${worst(s.heartbeatLate)}${when(s.heartbeatLate)}`,
+      );
+    if (s.tookTooLong.count > 0)
+      add(
+        "warn",
+        false,
+        `${source}: ${s.tookTooLong.count} × ${LOG_SIGNS.tookTooLong.label}${worst(s.tookTooLong)}${when(s.tookTooLong)}`,
+      );
+    if (s.leaderElection.count > 1)
+      add("warn", false, `${source}: ${s.leaderElection.count} leader elections${when(s.leaderElection)}`);
+  }
+  const health: Health = findings.some((f) => f.level === "fail") ? "fail" : findings.length > 0 ? "warn" : "healthy";
+  const diskEvidence = findings.filter((f) => f.disk);
+  const cause: Cause | undefined =
+    health === "healthy" ? undefined : diskEvidence.length > 0 ? "disk" : "network-or-cpu";
+  const worstWal = members
+    .filter((m) => m.walFsync !== undefined && m.walFsync.count > 0)
+    .sort((a, b) => (b.walFsync as LatencySummary).p99Ms - (a.walFsync as LatencySummary).p99Ms)[0];
+  const walNote = worstWal
+    ? ` (worst WAL fsync p99 ${ms((worstWal.walFsync as LatencySummary).p99Ms)} on ${worstWal.member})`
+    : "";
+  const summary =
+    health === "healthy"
+      ? `etcd is healthy${walNote}`
+      : cause === "disk"
+        ? `etcd is ${health === "fail" ? "sick" : "at risk"}, and the disk is the cause${walNote}: ${health === "fail" ? "fix the storage, not etcd's timeouts" : "watch it; the gate's limit is " + t.failMs + " ms"}`
+        : `etcd is ${health === "fail" ? "sick" : "at risk"}, but its disk keeps up${walNote}: look at the network between members and at CPU starvation`;
+  return { health, cause, summary, findings };
+}
+
+function boundLabel(le: number): string {
+  if (le === Infinity) return "+Inf";
+  const v = le * 1000;
+  return v >= 1000 ? `${+(v / 1000).toPrecision(3)} s` : `${+v.toPrecision(3)} ms`;
+}
+
+/**
+ * A latency histogram for a terminal: one bar per bucket (observations in that bucket, not cumulative), from the first
+ * to the last bucket holding any, with the warn and fail limits marked on the buckets beyond them.
+ */
+export function renderHistogram(title: string, h: LatencySummary, t: DiskThresholds, width = 40): string {
+  const rows = h.buckets.map((b, i) => ({ le: b.le, n: b.count - (i > 0 ? h.buckets[i - 1].count : 0) }));
+  const used = rows.map((r, i) => (r.n > 0 ? i : -1)).filter((i) => i >= 0);
+  if (used.length === 0) return `${title}: no observations yet\n`;
+  const shown = rows.slice(Math.max(0, used[0] - 1), used[used.length - 1] + 1);
+  const peak = Math.max(...shown.map((r) => r.n));
+  const labels = shown.map((r, i) =>
+    r.le === Infinity ? `> ${boundLabel(i > 0 ? shown[i - 1].le : r.le)}` : `≤ ${boundLabel(r.le)}`,
+  );
+  const labelWidth = Math.max(...labels.map((l) => l.length));
+  const lines = [`${title} (${h.count} observations, p50 ${ms(h.p50Ms)}, p99 ${ms(h.p99Ms)})`];
+  shown.forEach((r, i) => {
+    const bar = "█".repeat(r.n === 0 ? 0 : Math.max(1, Math.round((r.n / peak) * width)));
+    // A bucket is beyond a limit when its lower bound is: every observation in it is.
+    const lowerMs = i > 0 ? shown[i - 1].le * 1000 : 0;
+    const mark = lowerMs >= t.failMs ? "  ✗ above fail limit" : lowerMs >= t.warnMs ? "  ! above warn limit" : "";
+    lines.push(
+      `  ${labels[i].padStart(labelWidth)} │${bar.padEnd(width)} ${String(r.n).padStart(6)}${r.n > 0 ? mark : ""}`,
+    );
+  });
+  return `${lines.join("\n")}\n`;
+}

@@ -1,0 +1,258 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { describe, expect, it } from "vitest";
+import { analyzeEtcdLogs, parseGoDuration } from "./etcdLogs";
+import { diagnose, renderHistogram } from "./etcdDoctor";
+import { type Bucket, MetricsError, histogramQuantile, readEtcdMetrics } from "./etcdMetrics";
+
+const fixture = (name: string) => fs.readFileSync(path.join(__dirname, "fixtures", name), "utf8");
+const T = { warnMs: 10, failMs: 100 };
+const b = (pairs: [number, number][]): Bucket[] => pairs.map(([le, count]) => ({ le, count }));
+
+describe("histogramQuantile, as PromQL's histogram_quantile", () => {
+  // The values of prometheus/promql/testdata/histograms.test for `testhistogram_bucket`.
+  const positive = b([
+    [0.1, 50],
+    [0.2, 70],
+    [1, 110],
+    [Infinity, 120],
+  ]);
+  const negative = b([
+    [-0.2, 10],
+    [-0.1, 20],
+    [0.3, 20],
+    [Infinity, 30],
+  ]);
+  it.each([
+    [0, 0],
+    [0.25, 0.06],
+    [0.5, 0.15],
+    [0.75, 0.6],
+    [1, 1],
+    [-0.1, -Infinity],
+    [1.01, Infinity],
+  ])("positive buckets, q=%s -> %s", (q, want) => {
+    expect(histogramQuantile(q, positive)).toBeCloseTo(want, 10);
+  });
+  it.each([
+    [0, -0.2],
+    [0.5, -0.15],
+    [0.75, 0.3],
+  ])("buckets with negative bounds, q=%s -> %s", (q, want) => {
+    expect(histogramQuantile(q, negative)).toBeCloseTo(want, 10);
+  });
+  it("is NaN without a +Inf bucket, with one bucket, or with no observations", () => {
+    expect(histogramQuantile(0.5, b([[0.1, 5]]))).toBeNaN();
+    expect(histogramQuantile(0.5, b([[Infinity, 5]]))).toBeNaN();
+    expect(
+      histogramQuantile(
+        0.5,
+        b([
+          [0.1, 0],
+          [Infinity, 0],
+        ]),
+      ),
+    ).toBeNaN();
+    expect(
+      histogramQuantile(
+        0.5,
+        b([
+          [0.1, 1],
+          [0.2, 2],
+        ]),
+      ),
+    ).toBeNaN();
+  });
+  it("sorts buckets and forces them monotonic, as Prometheus does for non-atomic scrapes", () => {
+    const shuffled = b([
+      [1, 100],
+      [Infinity, 120],
+      [0.1, 50],
+      [0.2, 45],
+    ]);
+    // 0.2 reads 45 (< 50): treated as 50, so q=0.5 (rank 60) falls in (0.2, 1]: 0.2 + 0.8 * 10/50.
+    expect(histogramQuantile(0.5, shuffled)).toBeCloseTo(0.36, 10);
+  });
+});
+
+describe("readEtcdMetrics on real etcd pages", () => {
+  it("reads the healthy etcd 3.4.23 page: WAL fsync and backend commit quantiles and the counters", () => {
+    const [m] = readEtcdMetrics(fixture("etcd-3.4.23-metrics-healthy.txt"), "http://127.0.0.1:2381/metrics");
+    expect(m.member).toBe("http://127.0.0.1:2381/metrics");
+    // 56 fsyncs: 36 <= 1 ms, 43 <= 2 ms, 50 <= 4 ms, 54 <= 8 ms, 55 <= 16 ms, 56 <= 32 ms.
+    expect(m.walFsync?.count).toBe(56);
+    expect(m.walFsync?.p50Ms).toBeCloseTo(1 * (28 / 36), 6);
+    // rank 55.44 in (16, 32] ms holding 1: 16 + 16 * 0.44.
+    expect(m.walFsync?.p99Ms).toBeCloseTo(16 + 16 * 0.44, 6);
+    expect(m.backendCommit?.count).toBe(40);
+    expect(m).toMatchObject({ leaderChangesSeen: 1, heartbeatSendFailures: 0, slowApplies: 0, hasLeader: 1 });
+  });
+
+  it("reads the slow page: every fsync in the 256 ms bucket", () => {
+    const [m] = readEtcdMetrics(fixture("etcd-3.4.23-metrics-slow-150ms.txt"), "slow");
+    expect(m.walFsync?.count).toBe(36);
+    expect(m.walFsync?.p99Ms).toBeCloseTo(128 + 128 * 0.99, 6);
+    expect(m.slowApplies).toBe(30);
+  });
+
+  it("tells members apart on a federation page by their labels", () => {
+    const page = fixture("etcd-3.4.23-metrics-healthy.txt");
+    const relabel = (instance: string) =>
+      page
+        .split("\n")
+        .filter((l) => l.startsWith("etcd_disk_wal_fsync") || l.startsWith("etcd_server_leader_changes"))
+        .map((l) =>
+          l.includes("{")
+            ? l.replace("{", `{instance="${instance}",`)
+            : l.replace(/^(\S+) /, `$1{instance="${instance}"} `),
+        );
+    const text = ["# TYPE etcd_disk_wal_fsync_duration_seconds histogram", ...relabel("a:2381"), ...relabel("b:2381")]
+      .join("\n")
+      .concat("\n");
+    const members = readEtcdMetrics(text, "federate");
+    expect(members.map((m) => m.member)).toEqual(['federate{instance="a:2381"}', 'federate{instance="b:2381"}']);
+    expect(members.every((m) => m.walFsync?.count === 56)).toBe(true);
+  });
+
+  it("says so when a page holds no etcd metrics", () => {
+    expect(() => readEtcdMetrics("# TYPE up gauge\nup 1\n", "http://x/metrics")).toThrow(
+      new MetricsError(
+        "http://x/metrics: no etcd metrics on this page (looked for etcd_disk_wal_fsync_duration_seconds and etcd_server_leader_changes_seen_total)",
+      ),
+    );
+  });
+});
+
+describe("analyzeEtcdLogs", () => {
+  it("reads etcd 3.5's zap lines behind k3s' journal prefix", () => {
+    const f = analyzeEtcdLogs(fixture("k3s-journal-etcd-3.5-slow-disk.log"));
+    expect(f.lines).toBe(8);
+    expect(f.signs).toEqual({
+      // The heartbeat line also says "took too long"; it is counted once, as a heartbeat.
+      tookTooLong: { count: 1, first: "2026-11-20T09:17:31.002Z", last: "2026-11-20T09:17:31.002Z", worstMs: 412.5 },
+      heartbeatLate: {
+        count: 1,
+        first: "2026-11-20T09:17:30.387Z",
+        last: "2026-11-20T09:17:30.387Z",
+        worstMs: 61.150187,
+      },
+      slowFdatasync: { count: 2, first: "2026-11-20T09:19:17.672Z", last: "2026-11-20T09:24:02.918Z", worstMs: 2050 },
+      leaderElection: { count: 2, first: "2026-11-20T09:19:20.101Z", last: "2026-11-20T09:24:05.330Z" },
+    });
+  });
+
+  it("reads etcd 3.4's capnslog wording", () => {
+    const f = analyzeEtcdLogs(fixture("etcd-3.4-capnslog-slow-disk.log"));
+    expect(f.signs.heartbeatLate).toMatchObject({ count: 1, first: "2026-11-20 09:17:30.387211", worstMs: 61.150187 });
+    expect(f.signs.tookTooLong).toMatchObject({ count: 1, worstMs: 412.5 });
+    expect(f.signs.slowFdatasync).toMatchObject({ count: 1, worstMs: 1263.337456 });
+    expect(f.signs.leaderElection.count).toBe(1);
+  });
+
+  it("reads a real etcd's zap log on a slowed disk", () => {
+    const f = analyzeEtcdLogs(fixture("etcd-3.4.23-zap-slow-150ms.log"));
+    expect(f.signs.tookTooLong).toEqual({
+      count: 5,
+      first: "2026-11-25T02:19:11.179Z",
+      last: "2026-11-25T02:19:13.436Z",
+      worstMs: 192.971659,
+    });
+    expect(f.signs.leaderElection.count).toBe(1);
+    expect(f.signs.slowFdatasync.count).toBe(0);
+  });
+
+  it("counts an election once when several members log it", () => {
+    const line = (m: string) =>
+      `{"level":"info","ts":"2026-11-20T09:19:20Z","msg":"raft.node: ${m} elected leader aa at term 7"}`;
+    expect(analyzeEtcdLogs([line("aa"), line("bb"), line("cc")].join("\n")).signs.leaderElection.count).toBe(1);
+  });
+
+  it("parses Go durations", () => {
+    expect(parseGoDuration("172.850435ms")).toBeCloseTo(172.850435, 9);
+    expect(parseGoDuration("1m2.5s")).toBe(62_500);
+    expect(parseGoDuration("850µs")).toBeCloseTo(0.85, 9);
+    expect(parseGoDuration("fast")).toBeUndefined();
+  });
+});
+
+describe("diagnose", () => {
+  const healthy = readEtcdMetrics(fixture("etcd-3.4.23-metrics-healthy.txt"), "k3s-cp");
+  const slow = readEtcdMetrics(fixture("etcd-3.4.23-metrics-slow-150ms.txt"), "k3s-cp");
+
+  it("says healthy when nothing is wrong", () => {
+    // The healthy fixture's p99 (23 ms, one fsync of 56 in the 32 ms bucket) is above etcd's 10 ms guidance.
+    const d = diagnose(healthy, [], { warnMs: 30, failMs: 100 });
+    expect(d).toEqual({
+      health: "healthy",
+      cause: undefined,
+      summary: "etcd is healthy (worst WAL fsync p99 23.0 ms on k3s-cp)",
+      findings: [],
+    });
+  });
+
+  it("names the disk when fsync p99 is above the fail limit: a storage problem, not a configuration problem", () => {
+    const d = diagnose(slow, [], T);
+    expect(d.health).toBe("fail");
+    expect(d.cause).toBe("disk");
+    expect(d.summary).toBe(
+      "etcd is sick, and the disk is the cause (worst WAL fsync p99 254.7 ms on k3s-cp): fix the storage, not etcd's timeouts",
+    );
+    expect(d.findings[0].message).toMatch(
+      /^k3s-cp: WAL fsync p99 254\.7 ms is above 100 ms \(36 fsyncs\): the disk under etcd is too slow; this is a storage problem, not a configuration problem: raising etcd's heartbeat and election timeouts only moves the threshold\. Fix the disk: tune the dataset under it \(testbed:zfs\.profile demo or durable\)/,
+    );
+    expect(d.findings.map((f) => f.message)).toContain(
+      'k3s-cp: 30 applies took longer than 100 ms (etcd: "likely overloaded from slow disk")',
+    );
+  });
+
+  it("names the disk from logs alone: slow fdatasync lines", () => {
+    const d = diagnose(
+      [],
+      [{ source: "journal", findings: analyzeEtcdLogs(fixture("k3s-journal-etcd-3.5-slow-disk.log")) }],
+      T,
+    );
+    expect(d).toMatchObject({ health: "fail", cause: "disk" });
+    expect(d.findings.map((f) => f.message)).toEqual([
+      expect.stringMatching(
+        /^journal: 2 WAL fdatasyncs over 1 s, worst 2050\.0 ms, first 2026-11-20T09:19:17\.672Z, last 2026-11-20T09:24:02\.918Z; this is a storage problem/,
+      ),
+      'journal: 1 × "failed to send out heartbeat on time", worst 61.2 ms, at 2026-11-20T09:17:30.387Z',
+      'journal: 1 × "took too long", worst 412.5 ms, at 2026-11-20T09:17:31.002Z',
+      "journal: 2 leader elections, first 2026-11-20T09:19:20.101Z, last 2026-11-20T09:24:05.330Z",
+    ]);
+  });
+
+  it("does not blame the disk when fsync keeps up but heartbeats are late", () => {
+    const members = healthy.map((m) => ({ ...m, heartbeatSendFailures: 4, leaderChangesSeen: 3 }));
+    const d = diagnose(members, [], { warnMs: 30, failMs: 100 });
+    expect(d).toMatchObject({ health: "warn", cause: "network-or-cpu" });
+    expect(d.summary).toMatch(/but its disk keeps up .*look at the network between members and at CPU starvation$/);
+  });
+});
+
+describe("renderHistogram", () => {
+  it("draws one bar per bucket and marks the buckets beyond the limits", () => {
+    const [m] = readEtcdMetrics(fixture("etcd-3.4.23-metrics-slow-150ms.txt"), "k3s-cp");
+    expect(renderHistogram("WAL fsync", m.walFsync!, T, 20)).toBe(
+      [
+        "WAL fsync (36 observations, p50 192.0 ms, p99 254.7 ms)",
+        "  ≤ 128 ms │                          0",
+        "  ≤ 256 ms │████████████████████     36  ✗ above fail limit",
+        "",
+      ].join("\n"),
+    );
+  });
+
+  it("draws the healthy page's spread", () => {
+    const [m] = readEtcdMetrics(fixture("etcd-3.4.23-metrics-healthy.txt"), "k3s-cp");
+    const out = renderHistogram("WAL fsync", m.walFsync!, T, 10);
+    expect(out.split("\n").slice(1, 7)).toEqual([
+      "   ≤ 1 ms │██████████     36",
+      "   ≤ 2 ms │██              7",
+      "   ≤ 4 ms │██              7",
+      "   ≤ 8 ms │█               4",
+      "  ≤ 16 ms │█               1",
+      "  ≤ 32 ms │█               1  ! above warn limit",
+    ]);
+  });
+});

@@ -1,0 +1,168 @@
+import parsePrometheusTextFormat from "parse-prometheus-text-format";
+
+/** One cumulative bucket of a Prometheus histogram: observations <= `le` (seconds for etcd's histograms). */
+export interface Bucket {
+  le: number;
+  count: number;
+}
+
+/**
+ * The q-quantile of a classic Prometheus histogram, computed exactly as PromQL's `histogram_quantile` does
+ * (prometheus/promql/quantile.go, bucketQuantile): linear interpolation inside the bucket holding rank q*count,
+ * the lower bound of the first bucket taken as 0 unless that bucket's upper bound is <= 0, and a quantile that falls
+ * into the +Inf bucket reported as the upper bound of the last finite bucket. NaN without a +Inf bucket, with fewer
+ * than two buckets, or with no observations; -Inf/+Inf for q below 0/above 1.
+ */
+export function histogramQuantile(q: number, input: readonly Bucket[]): number {
+  if (Number.isNaN(q)) return NaN;
+  if (q < 0) return -Infinity;
+  if (q > 1) return Infinity;
+  const buckets = [...input].sort((a, b) => a.le - b.le);
+  if (buckets.length < 2 || buckets[buckets.length - 1].le !== Infinity) return NaN;
+  // Scrapes are not atomic: a bucket may read lower than the one before it. Prometheus forces monotonicity.
+  let max = -Infinity;
+  const counts = buckets.map((b) => (max = Math.max(max, b.count)));
+  const observations = counts[counts.length - 1];
+  if (observations === 0) return NaN;
+  let rank = q * observations;
+  let b = counts.findIndex((c, i) => i < counts.length - 1 && c >= rank);
+  if (b === -1) b = counts.length - 1;
+  if (b === counts.length - 1) return buckets[buckets.length - 2].le;
+  if (b === 0 && buckets[0].le <= 0) return buckets[0].le;
+  let start = 0;
+  let count = counts[b];
+  if (b > 0) {
+    start = buckets[b - 1].le;
+    count -= counts[b - 1];
+    rank -= counts[b - 1];
+  }
+  return start + (buckets[b].le - start) * (rank / count);
+}
+
+/** A latency histogram of one etcd member, in milliseconds. */
+export interface LatencySummary {
+  /** Number of observations (fsyncs, commits). */
+  count: number;
+  p50Ms: number;
+  p99Ms: number;
+  /** The mean, from _sum/_count. */
+  meanMs: number;
+  /** Cumulative buckets in seconds, as exposed, for drawing. */
+  buckets: Bucket[];
+}
+
+/** What doctor reads from one etcd member's metrics. */
+export interface MemberMetrics {
+  /** Which member: the source (a URL, a host) plus any labels that tell members apart on one page. */
+  member: string;
+  walFsync?: LatencySummary;
+  backendCommit?: LatencySummary;
+  leaderChangesSeen?: number;
+  heartbeatSendFailures?: number;
+  slowApplies?: number;
+  slowReadIndexes?: number;
+  hasLeader?: number;
+}
+
+type CounterField = Exclude<keyof typeof ETCD_METRICS, "walFsync" | "backendCommit">;
+
+export const ETCD_METRICS = {
+  walFsync: "etcd_disk_wal_fsync_duration_seconds",
+  backendCommit: "etcd_disk_backend_commit_duration_seconds",
+  leaderChangesSeen: "etcd_server_leader_changes_seen_total",
+  heartbeatSendFailures: "etcd_server_heartbeat_send_failures_total",
+  slowApplies: "etcd_server_slow_apply_total",
+  slowReadIndexes: "etcd_server_slow_read_indexes_total",
+  hasLeader: "etcd_server_has_leader",
+} as const;
+
+/** Raised when a page is not Prometheus text or holds no etcd metrics. */
+export class MetricsError extends Error {
+  override name = "MetricsError";
+}
+
+function memberKey(source: string, labels: Record<string, string> | undefined): string {
+  const rest = Object.entries(labels ?? {})
+    .filter(([k]) => k !== "le")
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([k, v]) => `${k}="${v}"`);
+  return rest.length === 0 ? source : `${source}{${rest.join(",")}}`;
+}
+
+function summarize(buckets: Bucket[], count: number, sum: number): LatencySummary {
+  return {
+    count,
+    p50Ms: histogramQuantile(0.5, buckets) * 1000,
+    p99Ms: histogramQuantile(0.99, buckets) * 1000,
+    meanMs: count > 0 ? (sum / count) * 1000 : NaN,
+    buckets: [...buckets].sort((a, b) => a.le - b.le),
+  };
+}
+
+/**
+ * The etcd health figures on a Prometheus text page (an etcd /metrics endpoint, or a federation page holding many
+ * members told apart by labels), one entry per member. Parsed with parse-prometheus-text-format.
+ */
+export function readEtcdMetrics(text: string, source: string): MemberMetrics[] {
+  // parse-prometheus-text-format folds every series of a histogram family into one (it keeps the last series'
+  // buckets and drops their labels), which would merge the members of a federation page. Declared untyped, each
+  // `_bucket`, `_sum` and `_count` sample comes back on its own with its labels, and the buckets are grouped here.
+  const untyped = text.replace(/^# TYPE (\S+) histogram[ \t]*$/gm, "# TYPE $1 untyped");
+  let families: ReturnType<typeof parsePrometheusTextFormat>;
+  try {
+    families = parsePrometheusTextFormat(untyped);
+  } catch (err) {
+    throw new MetricsError(`${source}: not Prometheus text format: ${(err as Error).message}`);
+  }
+  const members = new Map<string, MemberMetrics>();
+  const of = (labels: Record<string, string> | undefined) => {
+    const key = memberKey(source, labels);
+    let m = members.get(key);
+    if (m === undefined) members.set(key, (m = { member: key }));
+    return m;
+  };
+  const counters = new Map<string, keyof typeof ETCD_METRICS>(
+    Object.entries(ETCD_METRICS).map(([k, v]) => [v, k as keyof typeof ETCD_METRICS]),
+  );
+  const histograms = new Map<string, "walFsync" | "backendCommit">([
+    [ETCD_METRICS.walFsync, "walFsync"],
+    [ETCD_METRICS.backendCommit, "backendCommit"],
+  ]);
+  type Partial = { buckets: Bucket[]; count: number; sum: number };
+  const partial = new Map<MemberMetrics, Map<"walFsync" | "backendCommit", Partial>>();
+  const histogramOf = (m: MemberMetrics, field: "walFsync" | "backendCommit") => {
+    let byField = partial.get(m);
+    if (byField === undefined) partial.set(m, (byField = new Map()));
+    let h = byField.get(field);
+    if (h === undefined) byField.set(field, (h = { buckets: [], count: 0, sum: 0 }));
+    return h;
+  };
+  for (const family of families) {
+    const suffix = /_(bucket|sum|count)$/.exec(family.name);
+    const histogram = suffix ? histograms.get(family.name.slice(0, suffix.index)) : undefined;
+    const counter = counters.get(family.name);
+    if (histogram === undefined && (counter === undefined || histograms.has(family.name))) continue;
+    for (const metric of family.metrics) {
+      if (!("value" in metric)) continue;
+      const m = of(metric.labels);
+      const value = Number(metric.value);
+      if (histogram === undefined) {
+        m[counter as CounterField] = value;
+        continue;
+      }
+      const h = histogramOf(m, histogram);
+      if (suffix?.[1] === "bucket") {
+        const le = metric.labels?.le;
+        if (le !== undefined) h.buckets.push({ le: le === "+Inf" ? Infinity : Number(le), count: value });
+      } else if (suffix?.[1] === "sum") h.sum = value;
+      else h.count = value;
+    }
+  }
+  for (const [m, byField] of partial)
+    for (const [field, h] of byField) if (h.buckets.length > 0) m[field] = summarize(h.buckets, h.count, h.sum);
+  if (members.size === 0)
+    throw new MetricsError(
+      `${source}: no etcd metrics on this page (looked for ${ETCD_METRICS.walFsync} and ${ETCD_METRICS.leaderChangesSeen})`,
+    );
+  return [...members.values()];
+}
