@@ -45,7 +45,7 @@ export function diagnose(
         add(
           "fail",
           true,
-          `${m.member}: WAL fsync p99 ${ms(wal.p99Ms)} is above ${t.failMs} ms (${wal.count} fsyncs): the disk under etcd is too slow; ${DISK_FIX}`,
+          `${m.member}: WAL fsync p99 ${ms(wal.p99Ms)} is above ${t.failMs} ms (${wal.count} fsyncs): the disk under etcd is too slow`,
         );
       else if (wal.p99Ms > t.warnMs)
         add(
@@ -60,7 +60,7 @@ export function diagnose(
         add(
           "fail",
           true,
-          `${m.member}: backend commit p99 ${ms(commit.p99Ms)} is above ${t.failMs} ms: the disk under etcd is too slow; ${DISK_FIX}`,
+          `${m.member}: backend commit p99 ${ms(commit.p99Ms)} is above ${t.failMs} ms: the disk under etcd is too slow`,
         );
       else if (commit.p99Ms > Math.max(BACKEND_COMMIT_WARN_MS, t.warnMs))
         add(
@@ -94,7 +94,7 @@ export function diagnose(
       add(
         "fail",
         true,
-        `${source}: ${s.slowFdatasync.count} WAL fdatasyncs over 1 s${worst(s.slowFdatasync)}${when(s.slowFdatasync)}; ${DISK_FIX}`,
+        `${source}: ${s.slowFdatasync.count} WAL fdatasyncs over 1 s${worst(s.slowFdatasync)}${when(s.slowFdatasync)}: the disk under etcd is too slow`,
       );
     if (s.heartbeatLate.count > 0)
       add(
@@ -125,7 +125,7 @@ export function diagnose(
     health === "healthy"
       ? `etcd is healthy${walNote}`
       : cause === "disk"
-        ? `etcd is ${health === "fail" ? "sick" : "at risk"}, and the disk is the cause${walNote}: ${health === "fail" ? "fix the storage, not etcd's timeouts" : "watch it; the gate's limit is " + t.failMs + " ms"}`
+        ? `etcd is ${health === "fail" ? "sick" : "at risk"}, and the disk is the cause${walNote}: ${health === "fail" ? DISK_FIX : `watch it (the fail limit is ${t.failMs} ms); ${DISK_FIX}`}`
         : `etcd is ${health === "fail" ? "sick" : "at risk"}, but its disk keeps up${walNote}: look at the network between members and at CPU starvation`;
   return { health, cause, summary, findings };
 }
@@ -161,4 +161,74 @@ export function renderHistogram(title: string, h: LatencySummary, t: DiskThresho
     );
   });
   return `${lines.join("\n")}\n`;
+}
+
+/** k3s' embedded etcd serves its metrics here (its `listen-metrics-urls` default). */
+export const K3S_ETCD_METRICS_URL = "http://127.0.0.1:2381/metrics";
+
+/** The lines of a log that doctor reads (filtered on the host, so a week of journal stays small on the wire). */
+export const LOG_GREP = "took too long|heartbeat on time|slow fdatasync|sync duration of|elected leader";
+
+/**
+ * The script doctor runs on an etcd-bearing host: the etcd metrics page at `metricsUrl`, the last `since` of k3s'
+ * journal (its embedded etcd logs there), and, where `karmada` is set and the host runs Karmada's host cluster, the
+ * Karmada etcd pod's log. Sections start with `TESTBED section <name>`; what is missing is said on a
+ * `TESTBED unavailable <name>: <why>` line, never by failing.
+ */
+export function etcdProbeScript(opts: { metricsUrl: string; since: string; karmada?: boolean }): string {
+  const url = `'${opts.metricsUrl.replace(/'/g, `'\\''`)}'`;
+  const since = `'${opts.since.replace(/'/g, `'\\''`)}'`;
+  return `set -euo pipefail
+echo "TESTBED section metrics"
+if command -v curl >/dev/null 2>&1; then
+  curl -fsS --max-time 10 ${url} || echo "TESTBED unavailable metrics: nothing answers at "${url}" (k3s on its default sqlite store has no etcd; or etcd is down)"
+elif command -v wget >/dev/null 2>&1; then
+  wget -qO- -T 10 ${url} || echo "TESTBED unavailable metrics: nothing answers at "${url}
+else
+  echo "TESTBED unavailable metrics: neither curl nor wget on this host"
+fi
+echo "TESTBED section journal"
+if command -v journalctl >/dev/null 2>&1 && systemctl cat k3s.service >/dev/null 2>&1; then
+  journalctl -u k3s.service --since "-"${since} -o short-iso --no-pager | grep -E '${LOG_GREP}' || true
+else
+  echo "TESTBED unavailable journal: no k3s.service in this host's journal"
+fi
+${
+  opts.karmada
+    ? `echo "TESTBED section karmada-etcd"
+if command -v k3s >/dev/null 2>&1; then
+  pods=$(k3s kubectl -n karmada-system get pods -o name 2>/dev/null | grep etcd || true)
+  if [ -n "$pods" ]; then
+    for p in $pods; do k3s kubectl -n karmada-system logs "$p" --since=${since} --timestamps 2>&1 | grep -E '${LOG_GREP}' || true; done
+  else
+    echo "TESTBED unavailable karmada-etcd: no etcd pod in karmada-system"
+  fi
+else
+  echo "TESTBED unavailable karmada-etcd: no k3s on this host"
+fi`
+    : ""
+}
+`;
+}
+
+/** The sections of the probe's output, and what it said was unavailable. */
+export function parseProbeOutput(stdout: string): { sections: Record<string, string>; unavailable: string[] } {
+  const sections: Record<string, string> = {};
+  const unavailable: string[] = [];
+  let current: string | undefined;
+  for (const line of stdout.split("\n")) {
+    const section = /^TESTBED section (\S+)$/.exec(line);
+    if (section) {
+      current = section[1];
+      sections[current] = "";
+      continue;
+    }
+    const missing = /^TESTBED unavailable (.*)$/.exec(line);
+    if (missing) {
+      unavailable.push(missing[1]);
+      continue;
+    }
+    if (current !== undefined) sections[current] += `${line}\n`;
+  }
+  return { sections, unavailable };
 }

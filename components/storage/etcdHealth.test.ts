@@ -2,7 +2,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { analyzeEtcdLogs, parseGoDuration } from "./etcdLogs";
-import { diagnose, renderHistogram } from "./etcdDoctor";
+import { LOG_GREP, diagnose, etcdProbeScript, parseProbeOutput, renderHistogram } from "./etcdDoctor";
 import { type Bucket, MetricsError, histogramQuantile, readEtcdMetrics } from "./etcdMetrics";
 
 const fixture = (name: string) => fs.readFileSync(path.join(__dirname, "fixtures", name), "utf8");
@@ -195,10 +195,10 @@ describe("diagnose", () => {
     expect(d.health).toBe("fail");
     expect(d.cause).toBe("disk");
     expect(d.summary).toBe(
-      "etcd is sick, and the disk is the cause (worst WAL fsync p99 254.7 ms on k3s-cp): fix the storage, not etcd's timeouts",
+      "etcd is sick, and the disk is the cause (worst WAL fsync p99 254.7 ms on k3s-cp): this is a storage problem, not a configuration problem: raising etcd's heartbeat and election timeouts only moves the threshold. Fix the disk: tune the dataset under it (testbed:zfs.profile demo or durable), or move etcd to a faster disk",
     );
     expect(d.findings[0].message).toMatch(
-      /^k3s-cp: WAL fsync p99 254\.7 ms is above 100 ms \(36 fsyncs\): the disk under etcd is too slow; this is a storage problem, not a configuration problem: raising etcd's heartbeat and election timeouts only moves the threshold\. Fix the disk: tune the dataset under it \(testbed:zfs\.profile demo or durable\)/,
+      /^k3s-cp: WAL fsync p99 254\.7 ms is above 100 ms \(36 fsyncs\): the disk under etcd is too slow$/,
     );
     expect(d.findings.map((f) => f.message)).toContain(
       'k3s-cp: 30 applies took longer than 100 ms (etcd: "likely overloaded from slow disk")',
@@ -214,7 +214,7 @@ describe("diagnose", () => {
     expect(d).toMatchObject({ health: "fail", cause: "disk" });
     expect(d.findings.map((f) => f.message)).toEqual([
       expect.stringMatching(
-        /^journal: 2 WAL fdatasyncs over 1 s, worst 2050\.0 ms, first 2026-11-20T09:19:17\.672Z, last 2026-11-20T09:24:02\.918Z; this is a storage problem/,
+        /^journal: 2 WAL fdatasyncs over 1 s, worst 2050\.0 ms, first 2026-11-20T09:19:17\.672Z, last 2026-11-20T09:24:02\.918Z: the disk under etcd is too slow$/,
       ),
       'journal: 1 × "failed to send out heartbeat on time", worst 61.2 ms, at 2026-11-20T09:17:30.387Z',
       'journal: 1 × "took too long", worst 412.5 ms, at 2026-11-20T09:17:31.002Z',
@@ -254,5 +254,36 @@ describe("renderHistogram", () => {
       "  ≤ 16 ms │█               1",
       "  ≤ 32 ms │█               1  ! above warn limit",
     ]);
+  });
+});
+
+describe("the doctor's probe on a host", () => {
+  it("asks for metrics, k3s' journal and, on the Karmada host, the Karmada etcd pod's log, filtered on the host", () => {
+    const s = etcdProbeScript({ metricsUrl: "http://127.0.0.1:2381/metrics", since: "1h", karmada: true });
+    expect(s).toMatch(/^set -euo pipefail\n/);
+    expect(s).toContain("curl -fsS --max-time 10 'http://127.0.0.1:2381/metrics'");
+    expect(s).toContain(`journalctl -u k3s.service --since "-"'1h' -o short-iso --no-pager | grep -E '${LOG_GREP}'`);
+    expect(s).toContain("k3s kubectl -n karmada-system logs \"$p\" --since='1h' --timestamps");
+    expect(etcdProbeScript({ metricsUrl: "u", since: "1h" })).not.toContain("karmada");
+  });
+
+  it("splits the probe's output into sections and what was unavailable", () => {
+    const out = [
+      "TESTBED section metrics",
+      "etcd_server_has_leader 1",
+      "TESTBED section journal",
+      "TESTBED unavailable journal: no k3s.service in this host's journal",
+      "TESTBED section karmada-etcd",
+      '2026-11-20T09:19:17Z {"msg":"slow fdatasync"}',
+      "",
+    ].join("\n");
+    expect(parseProbeOutput(out)).toEqual({
+      sections: {
+        metrics: "etcd_server_has_leader 1\n",
+        journal: "",
+        "karmada-etcd": '2026-11-20T09:19:17Z {"msg":"slow fdatasync"}\n\n',
+      },
+      unavailable: ["journal: no k3s.service in this host's journal"],
+    });
   });
 });

@@ -1,11 +1,6 @@
-import { spawn } from "node:child_process";
-import * as path from "node:path";
 import type { Command } from "commander";
 import { CliError, EXIT, finish } from "../cli";
-import { type HostSpec, loadSpec } from "../../components/spec";
-import { privilegeOf } from "../../components/remote/host";
-import { runCommand, stdinFor } from "../../components/remote/script";
-import { type ExecResult, type SshConnection, openSession } from "../../components/remote/session";
+import type { ExecResult } from "../../components/remote/session";
 import { FIO_EXIT, type FioResult, fioScript, parseFioJson } from "../../components/storage/fio";
 import {
   DEFAULT_FAIL_P99_MS,
@@ -15,84 +10,8 @@ import {
   explainVerdict,
   verdict,
 } from "../../components/storage/thresholds";
-import { type StackOptions, loadStackSettings, withStackOptions } from "../lib/stackArgs";
-
-/** Runs a script somewhere (here, or on a host over SSH) and returns its result. */
-export type ScriptRunner = (script: string) => Promise<ExecResult>;
-
-/** Runs the script with bash on this machine. */
-export const runLocally: ScriptRunner = (script) =>
-  new Promise((resolve, reject) => {
-    const child = spawn("bash", ["-s"], { stdio: ["pipe", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code: code ?? 1, stdout, stderr }));
-    child.stdin.end(script);
-  });
-
-/** The SSH connection for a host of the spec, as the program builds it (pinned key, jump host). */
-async function connectionOf(spec: ReturnType<typeof loadSpec>, host: HostSpec): Promise<SshConnection> {
-  const base = (h: HostSpec, address: string, hostKey?: string): SshConnection => ({
-    host: address,
-    port: h.port,
-    user: h.user,
-    privateKey: h.privateKey,
-    hostKey,
-  });
-  if (host.kind === "machine") {
-    const jump = host.jump ? spec.hosts[host.jump] : undefined;
-    return {
-      ...base(host, host.address as string, host.hostKey),
-      proxy: jump ? base(jump, jump.address as string, jump.hostKey) : undefined,
-    };
-  }
-  // A VM: its address must be static in the spec, and its host key is read from Incus over the hypervisor's
-  // pinned connection, exactly as the program pins it.
-  const hv = spec.hosts[host.vm?.hypervisor as string];
-  if (host.address === undefined)
-    throw new CliError(
-      `host ${host.name} is a VM whose address Incus assigns; set vms.${host.name}.address, or measure from the hypervisor`,
-    );
-  const hvConn = base(hv, hv.address as string, hv.hostKey);
-  const session = await openSession(hvConn, { label: hv.name });
-  try {
-    const cli = hv.hypervisor?.kind === "lxd" ? "lxc" : "incus";
-    const privilege = privilegeOf(hv);
-    const r = await session.exec(runCommand(privilege, "create"), {
-      stdin: stdinFor(
-        privilege,
-        `${cli} exec ${host.name} -- cat /etc/ssh/ssh_host_ed25519_key.pub\n`,
-        hv.sudoPassword,
-      ),
-    });
-    if (r.code !== 0) throw new CliError(`host ${hv.name}: cannot read VM ${host.name}'s host key: ${r.stderr.trim()}`);
-    return { ...base(host, host.address, r.stdout.trim().split(/\s+/).slice(0, 2).join(" ")), proxy: hvConn };
-  } finally {
-    await session.dispose();
-  }
-}
-
-/** Runs scripts on a host of the spec with the privilege the spec gives it (sudo, with or without password). */
-async function remoteRunner(spec: ReturnType<typeof loadSpec>, hostName: string): Promise<ScriptRunner> {
-  const host = spec.hosts[hostName];
-  if (host === undefined)
-    throw new CliError(`--host ${hostName} is not a host of this stack (known: ${Object.keys(spec.hosts).join(", ")})`);
-  const conn = await connectionOf(spec, host);
-  const privilege = privilegeOf(host);
-  return async (script) => {
-    const session = await openSession(conn, { label: hostName });
-    try {
-      return await session.exec(runCommand(privilege, "create"), {
-        stdin: stdinFor(privilege, script, host.sudoPassword),
-      });
-    } finally {
-      await session.dispose();
-    }
-  };
-}
+import { type ScriptRunner, loadStackSpec, remoteRunner, runLocally } from "../lib/hosts";
+import { type StackOptions, withStackOptions } from "../lib/stackArgs";
 
 export interface DiskCheckReport extends FioResult {
   where: string;
@@ -181,13 +100,7 @@ export function register(program: Command): void {
       let thresholds: DiskThresholds = { warnMs: DEFAULT_WARN_P99_MS, failMs: DEFAULT_FAIL_P99_MS };
       let sizeMiB = DEFAULT_FIO_SIZE_MIB;
       if (opts.host !== undefined) {
-        const { file, raw } = loadStackSettings(opts);
-        let spec: ReturnType<typeof loadSpec>;
-        try {
-          spec = loadSpec(raw, { baseDir: path.dirname(path.dirname(file)) });
-        } catch (err) {
-          throw new CliError((err as Error).message);
-        }
+        const spec = loadStackSpec(opts);
         thresholds = { warnMs: spec.diskGate.warnMs, failMs: spec.diskGate.failMs };
         sizeMiB = spec.diskGate.sizeMiB;
         try {
