@@ -2,7 +2,7 @@
 # Installs the Debian packages the simulated testbed and the storage tests use. Needs root.
 # Safe to run twice: it only calls apt when a package is missing.
 set -euo pipefail
-packages=(openssh-server openssh-client fio etcd-server etcd-client zfs-fuse strace iproute2 sudo util-linux procps)
+packages=(openssh-server openssh-client fio etcd-server etcd-client curl zfs-fuse strace iproute2 sudo util-linux procps)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -18,14 +18,9 @@ export function register(program: Command): void {
         figures.sim = await benchSim(log);
       }
       if (opts.only === undefined || opts.only === "storage") {
-        let storage: { benchStorage?: (log: (l: string) => void) => Promise<Record<string, unknown>> } = {};
-        try {
-          // eslint-disable-next-line @typescript-eslint/no-require-imports
-          storage = require("../bench/storage");
-        } catch {
-          log("storage: no benchmark module (scripts/bench/storage.ts)");
-        }
-        if (storage.benchStorage) figures.storage = await storage.benchStorage(log);
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const { benchStorage } = require("../bench/storage") as typeof import("../bench/storage");
+        figures.storage = await benchStorage(log);
       }
       if (opts.json) process.stdout.write(`${JSON.stringify(figures, null, 2)}\n`);
       finish(EXIT.ok);

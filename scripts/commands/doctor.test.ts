@@ -3,7 +3,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import { federationPage } from "../../test/harness/etcdPages";
+import { federationPage } from "../bench/etcdPages";
 import { examine, renderDoctor } from "./doctor";
 
 const root = path.resolve(__dirname, "../..");

@@ -156,7 +156,7 @@ export function renderDoctor(r: DoctorReport, maxMembers = 10): string {
       out.push(`  ${LOG_SIGNS[sign].label.padEnd(40)} ${String(s.count).padStart(6)}${worst}${when}`);
     }
   }
-  for (const u of r.unavailable) out.push(`  (unavailable: ${u})`);
+  if (r.unavailable.length > 0) out.push("", "not read:", ...r.unavailable.map((u) => `  ${u}`));
   out.push("", `verdict: ${r.health}${r.cause ? ` (${r.cause})` : ""}: ${r.summary}`);
   for (const f of r.findings) out.push(`  ${f.level === "fail" ? "✗" : "!"} ${f.message}`);
   return `${out.join("\n").replace(/^\n/, "")}\n`;

@@ -1,0 +1,145 @@
+import { spawn } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { parseProbeOutput } from "../../components/storage/etcdDoctor";
+import { fioScript, parseFioJson } from "../../components/storage/fio";
+import { DEFAULT_FIO_SIZE_MIB, type DiskThresholds, type Verdict, verdict } from "../../components/storage/thresholds";
+import { examine } from "../commands/doctor";
+import { federationPage } from "./etcdPages";
+
+const THRESHOLDS: DiskThresholds = { warnMs: 10, failMs: 100 };
+/** Benchmarks write where etcd and fio would share a disk: /var/tmp (never a tmpfs /tmp). */
+const WORK_DIR = "/var/tmp";
+
+/** strace arguments that delay every fdatasync of the traced processes by `ms` (the slow-disk fault). */
+const slowDisk = (ms: number) =>
+  ms > 0
+    ? ["strace", "-f", "-o", "/dev/null", "-e", "trace=fdatasync", "-e", `inject=fdatasync:delay_exit=${ms * 1000}`]
+    : [];
+
+/** Runs a bash script (on stdin) with a command prefix; resolves with stdout, rejects with stderr. */
+function run(prefix: string[], script: string): Promise<string> {
+  const argv = [...prefix, "bash", "-s"];
+  return new Promise((resolve, reject) => {
+    const child = spawn(argv[0], argv.slice(1), { stdio: ["pipe", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+    child.on("error", reject);
+    child.on("close", (code) =>
+      code === 0 ? resolve(out) : reject(new Error(`${argv[0]}: exit ${code}: ${err.trim()}`)),
+    );
+    child.stdin.end(script);
+  });
+}
+
+/** disk-check's measurement, here, with the slow-disk fault when `delayMs` > 0. */
+async function diskCheckHere(delayMs: number, sizeMiB: number) {
+  const dir = fs.mkdtempSync(path.join(WORK_DIR, "testbed-bench-fio-"));
+  const started = Date.now();
+  try {
+    const r = parseFioJson(await run(slowDisk(delayMs), fioScript({ path: dir, sizeMiB })));
+    return { sizeMiB, wallS: (Date.now() - started) / 1000, p99Ms: r.p99Ms, verdict: verdict(r.p99Ms, THRESHOLDS) };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Debian's etcd on the same disk, in a private network namespace (its own loopback: no traffic leaves it), under the
+ * slow-disk fault when `delayMs` > 0; `puts` sequential etcdctl writes; then its metrics page and log, read by doctor.
+ */
+async function etcdHere(delayMs: number, puts: number) {
+  const dir = fs.mkdtempSync(path.join(WORK_DIR, "testbed-bench-etcd-"));
+  const trace = slowDisk(delayMs).join(" ");
+  const started = Date.now();
+  try {
+    const out = await run(
+      ["unshare", "-n"],
+      `set -euo pipefail
+ip link set lo up
+${trace} etcd --name bench --data-dir ${dir}/data --listen-client-urls http://127.0.0.1:2379 \\
+  --advertise-client-urls http://127.0.0.1:2379 --listen-peer-urls http://127.0.0.1:2380 \\
+  --initial-advertise-peer-urls http://127.0.0.1:2380 --initial-cluster bench=http://127.0.0.1:2380 \\
+  --listen-metrics-urls http://127.0.0.1:2381 --logger=zap --log-outputs=${dir}/etcd.log </dev/null >/dev/null 2>&1 &
+pid=$!
+trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true' EXIT
+for i in $(seq 300); do ETCDCTL_API=3 etcdctl --endpoints http://127.0.0.1:2379 endpoint health >/dev/null 2>&1 && break; sleep 0.1; done
+value=$(head -c 512 /dev/zero | tr '\\0' x)
+for i in $(seq ${puts}); do ETCDCTL_API=3 etcdctl --endpoints http://127.0.0.1:2379 put "key-$i" "$value" >/dev/null; done
+echo "TESTBED section metrics"
+curl -fsS http://127.0.0.1:2381/metrics
+echo "TESTBED section log"
+cat ${dir}/etcd.log
+`,
+    );
+    const { sections } = parseProbeOutput(out);
+    const report = examine(
+      [{ source: "etcd", text: sections.metrics ?? "" }],
+      [{ source: "etcd log", text: sections.log ?? "" }],
+      THRESHOLDS,
+    );
+    return {
+      puts,
+      wallS: (Date.now() - started) / 1000,
+      walFsyncP99Ms: report.members[0]?.walFsync?.p99Ms ?? NaN,
+      backendCommitP99Ms: report.members[0]?.backendCommit?.p99Ms ?? NaN,
+      health: report.health,
+      cause: report.cause,
+    };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const AS_VERDICT: Record<string, Verdict> = { healthy: "pass", warn: "warn", fail: "fail" };
+
+/** The storage benchmarks of issue 5: how well the gate predicts etcd, gate vs doctor under faults, doctor's speed. */
+export async function benchStorage(log: (line: string) => void): Promise<Record<string, unknown>> {
+  const f = (x: number) => (Number.isNaN(x) ? "-" : x.toFixed(2));
+  log(`storage: disk-check at the default size (${DEFAULT_FIO_SIZE_MIB} MiB) on this machine's disk (${WORK_DIR})...`);
+  const baseline = await diskCheckHere(0, DEFAULT_FIO_SIZE_MIB);
+  log(`  disk-check: ${baseline.wallS.toFixed(1)} s, fdatasync p99 ${f(baseline.p99Ms)} ms (${baseline.verdict})`);
+  const etcdBaseline = await etcdHere(0, 500);
+  log(
+    `  etcd on the same disk, ${etcdBaseline.puts} puts: etcd_disk_wal_fsync_duration_seconds p99 ${f(etcdBaseline.walFsyncP99Ms)} ms, backend commit p99 ${f(etcdBaseline.backendCommitP99Ms)} ms (doctor: ${etcdBaseline.health})`,
+  );
+
+  // Smaller measurements under the fault: at 150 ms per fdatasync, the default 22 MiB would take 25 minutes.
+  const faults = [
+    { delayMs: 5, sizeMiB: 1, puts: 300 },
+    { delayMs: 20, sizeMiB: 0.5, puts: 200 },
+    { delayMs: 150, sizeMiB: 0.125, puts: 40 },
+  ];
+  const rows = [];
+  for (const fault of faults) {
+    log(`storage: fdatasync delayed ${fault.delayMs} ms (strace) for fio and for etcd...`);
+    const gate = await diskCheckHere(fault.delayMs, fault.sizeMiB);
+    const etcd = await etcdHere(fault.delayMs, fault.puts);
+    const agree = gate.verdict === AS_VERDICT[etcd.health];
+    rows.push({ delayMs: fault.delayMs, gate, etcd, agree });
+    log(
+      `  gate: p99 ${f(gate.p99Ms)} ms -> ${gate.verdict} (${gate.sizeMiB} MiB, ${gate.wallS.toFixed(1)} s); ` +
+        `doctor: WAL fsync p99 ${f(etcd.walFsyncP99Ms)} ms -> ${etcd.health}${etcd.cause ? ` (${etcd.cause})` : ""} (${etcd.puts} puts); ${agree ? "agree" : "DISAGREE"}`,
+    );
+  }
+
+  const timeDoctor = (members: number) => {
+    const page = federationPage(members, 10);
+    const runs: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const t = process.hrtime.bigint();
+      examine([{ source: "federate", text: page }], [], THRESHOLDS);
+      runs.push(Number(process.hrtime.bigint() - t) / 1e6);
+    }
+    runs.sort((a, b) => a - b);
+    return { members, pageBytes: page.length, pageLines: page.split("\n").length - 1, medianMs: runs[2] };
+  };
+  const doctorSpeed = [timeDoctor(10), timeDoctor(1000)];
+  for (const d of doctorSpeed)
+    log(
+      `storage: doctor on a page of ${d.members} members (${d.pageLines} lines, ${(d.pageBytes / 1024).toFixed(0)} KiB): ${d.medianMs.toFixed(1)} ms (median of 5)`,
+    );
+  return { thresholds: THRESHOLDS, baseline: { diskCheck: baseline, etcd: etcdBaseline }, faults: rows, doctorSpeed };
+}
