@@ -3,9 +3,6 @@ import type { LogFindings } from "./etcdLogs";
 import { LOG_SIGNS } from "./etcdLogs";
 import type { DiskThresholds } from "./thresholds";
 
-/** etcd's own guidance: backend commit p99 should stay under 25 ms. */
-export const BACKEND_COMMIT_WARN_MS = 25;
-
 export type Health = "healthy" | "warn" | "fail";
 /** What the findings point at. `disk` is the incident's cause; the others need a different fix. */
 export type Cause = "disk" | "network-or-cpu";
@@ -54,21 +51,17 @@ export function diagnose(
           `${m.member}: WAL fsync p99 ${ms(wal.p99Ms)} is above ${t.warnMs} ms (etcd's guidance): the disk is slow enough for slow requests under load`,
         );
     }
+    // A backend commit is several fdatasyncs (bbolt writes pages, then the meta page), so etcd's 25 ms guidance for
+    // it sits near the 10 ms per-fsync limit; judged against the per-fsync limits it would warn on disks the gate
+    // passes (5 ms per fdatasync: commit p99 29 ms). The disk verdict rests on WAL fsync, the measure the gate takes;
+    // a commit slower than the fail limit is further evidence about the disk.
     const commit = m.backendCommit;
-    if (commit !== undefined && commit.count > 0) {
-      if (commit.p99Ms > t.failMs)
-        add(
-          "fail",
-          true,
-          `${m.member}: backend commit p99 ${ms(commit.p99Ms)} is above ${t.failMs} ms: the disk under etcd is too slow`,
-        );
-      else if (commit.p99Ms > Math.max(BACKEND_COMMIT_WARN_MS, t.warnMs))
-        add(
-          "warn",
-          true,
-          `${m.member}: backend commit p99 ${ms(commit.p99Ms)} is above ${Math.max(BACKEND_COMMIT_WARN_MS, t.warnMs)} ms (etcd's guidance)`,
-        );
-    }
+    if (commit !== undefined && commit.count > 0 && commit.p99Ms > t.failMs)
+      add(
+        "warn",
+        true,
+        `${m.member}: backend commit p99 ${ms(commit.p99Ms)} is above ${t.failMs} ms (each commit is several fdatasyncs)`,
+      );
     if (m.hasLeader === 0) add("fail", false, `${m.member}: has no leader`);
     if ((m.leaderChangesSeen ?? 0) > 1)
       add(

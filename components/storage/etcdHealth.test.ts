@@ -222,6 +222,26 @@ describe("diagnose", () => {
     ]);
   });
 
+  it("judges the disk by WAL fsync, as the gate does: a commit of several fsyncs over 25 ms is not a warning", () => {
+    // The storage benchmark's 5 ms fault: the gate passed (fio p99 6.1 ms) while etcd's commits, two or more
+    // fdatasyncs each, read 29 ms p99 from their doubling buckets; doctor used to warn on etcd's 25 ms guidance.
+    const latency = (p99Ms: number) => ({ count: 300, p50Ms: p99Ms / 2, p99Ms, meanMs: p99Ms / 2, buckets: [] });
+    const fiveMs = [{ member: "etcd", walFsync: latency(8.0), backendCommit: latency(28.9), leaderChangesSeen: 1 }];
+    expect(diagnose(fiveMs, [], T).health).toBe("healthy");
+    const slowCommit = [{ ...fiveMs[0], backendCommit: latency(509.4) }];
+    expect(diagnose(slowCommit, [], T)).toMatchObject({
+      health: "warn",
+      cause: "disk",
+      findings: [
+        {
+          level: "warn",
+          disk: true,
+          message: "etcd: backend commit p99 509.4 ms is above 100 ms (each commit is several fdatasyncs)",
+        },
+      ],
+    });
+  });
+
   it("does not blame the disk when fsync keeps up but heartbeats are late", () => {
     const members = healthy.map((m) => ({ ...m, heartbeatSendFailures: 4, leaderChangesSeen: 3 }));
     const d = diagnose(members, [], { warnMs: 30, failMs: 100 });

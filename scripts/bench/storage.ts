@@ -63,8 +63,8 @@ ${trace} etcd --name bench --data-dir ${dir}/data --listen-client-urls http://12
   --advertise-client-urls http://127.0.0.1:2379 --listen-peer-urls http://127.0.0.1:2380 \\
   --initial-advertise-peer-urls http://127.0.0.1:2380 --initial-cluster bench=http://127.0.0.1:2380 \\
   --listen-metrics-urls http://127.0.0.1:2381 --logger=zap --log-outputs=${dir}/etcd.log </dev/null >/dev/null 2>&1 &
-pid=$!
-trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true' EXIT
+# Stop etcd itself, not strace in front of it: a traced etcd outlives a signal to strace.
+trap 'pkill -f -- "--data-dir ${dir}/data" || true; for i in $(seq 100); do pgrep -f -- "--data-dir ${dir}/data" >/dev/null || break; sleep 0.1; done; pkill -9 -f -- "--data-dir ${dir}/data" || true' EXIT
 for i in $(seq 300); do ETCDCTL_API=3 etcdctl --endpoints http://127.0.0.1:2379 endpoint health >/dev/null 2>&1 && break; sleep 0.1; done
 value=$(head -c 512 /dev/zero | tr '\\0' x)
 for i in $(seq ${puts}); do ETCDCTL_API=3 etcdctl --endpoints http://127.0.0.1:2379 put "key-$i" "$value" >/dev/null; done

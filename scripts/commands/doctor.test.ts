@@ -93,10 +93,7 @@ describe("testbed doctor", () => {
     expect(report.members).toHaveLength(1000);
     expect(report.health).toBe("fail");
     expect(report.findings.filter((f) => f.level === "fail").map((f) => f.message.split(":")[0])).toEqual(
-      Array.from({ length: 10 }, (_, i) => [
-        `federate{instance="etcd-${i * 100 + 99}`,
-        `federate{instance="etcd-${i * 100 + 99}`,
-      ]).flat(),
+      Array.from({ length: 10 }, (_, i) => `federate{instance="etcd-${i * 100 + 99}`),
     );
     const text = renderDoctor(report, 3);
     expect(text).toMatch(/^etcd members: 1000 \(the 3 with the slowest WAL fsync shown\)$/m);
