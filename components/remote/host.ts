@@ -1,7 +1,7 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import type { HostSpec } from "../spec";
-import { type Privilege, type StepScript, bundle, runCommand, shq, stdinFor } from "./script";
+import { type StepScript, bundle, privilegeOf, runCommand, shq, stdinFor } from "./script";
 
 export type ConnectionArgs = command.types.input.remote.ConnectionArgs;
 
@@ -15,11 +15,8 @@ export const UNAME_ARCH: Record<HostSpec["arch"], string[]> = {
   arm64: ["aarch64", "arm64"],
 };
 
-/** How a script is run on a host, decided by the spec: as root, with passwordless sudo, or with a sudo password. */
-export function privilegeOf(host: Pick<HostSpec, "user" | "sudoPassword">): Privilege {
-  if (host.user === "root") return "root";
-  return host.sudoPassword !== undefined ? "sudo-password" : "sudo";
-}
+// privilegeOf lives with the script convention (no Pulumi import), so the CLI reaches hosts without loading Pulumi.
+export { privilegeOf } from "./script";
 
 /**
  * The pulumi-command connection for a host. The private key is a secret; the host key is pinned; a host behind a

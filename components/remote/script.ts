@@ -94,3 +94,9 @@ export function runCommand(privilege: Privilege, action: "create" | "delete"): s
 export function stdinFor(privilege: Privilege, bundled: string, sudoPassword?: string): string {
   return privilege === "sudo-password" ? `${sudoPassword ?? ""}\n${bundled}` : bundled;
 }
+
+/** How a script is run on a host, decided by the spec: as root, with passwordless sudo, or with a sudo password. */
+export function privilegeOf(host: { user: string; sudoPassword?: unknown }): Privilege {
+  if (host.user === "root") return "root";
+  return host.sudoPassword !== undefined ? "sudo-password" : "sudo";
+}

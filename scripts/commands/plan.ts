@@ -2,7 +2,6 @@ import type { Command } from "commander";
 import { EXIT, finish } from "../cli";
 import { formatIssue, validateSpec } from "../../components/spec";
 import { type PlanStep, longestChain, planSteps } from "../lib/graph";
-import { runProgram } from "../lib/mockRun";
 import { PROJECT_DIR, type StackOptions, loadStackSettings, withStackOptions } from "../lib/stackArgs";
 import * as path from "node:path";
 
@@ -41,6 +40,9 @@ export function register(program: Command): void {
     console.log = (...args: unknown[]) => console.error(...args);
     let steps: PlanStep[];
     try {
+      // Pulumi's SDK takes over a second to load: only the commands that run the program load it.
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const { runProgram } = require("../lib/mockRun") as typeof import("../lib/mockRun");
       const { resources } = await runProgram({ stack, config: raw, projectDir: PROJECT_DIR, preview: true });
       steps = planSteps(resources);
     } finally {

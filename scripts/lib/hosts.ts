@@ -2,8 +2,7 @@ import { spawn } from "node:child_process";
 import * as path from "node:path";
 import { CliError } from "../cli";
 import { type HostSpec, type TestbedSpec, loadSpec } from "../../components/spec";
-import { privilegeOf } from "../../components/remote/host";
-import { runCommand, stdinFor } from "../../components/remote/script";
+import { privilegeOf, runCommand, stdinFor } from "../../components/remote/script";
 import { type ExecResult, type SshConnection, openSession } from "../../components/remote/session";
 import { type StackOptions, loadStackSettings } from "./stackArgs";
 
