@@ -36,14 +36,14 @@ export class Testbed extends pulumi.ComponentResource {
       const jump = host.jump !== undefined ? this.hosts[host.jump].connection : undefined;
       this.hosts[host.name] = new RemoteHost(host.name, { host, jump }, { parent: this });
     }
-    // Storage first: the VMs' disks (and the etcds inside them) land on the tuned dataset.
-    // Measure, tune, measure again: the two figures show what the tuning bought.
+    // Storage first: measure, tune, measure again, on a quiet disk, then the VMs' disks (and the etcds inside them)
+    // land on the tuned dataset. The VMs wait for the "after" figure because a launch writes a whole image onto the
+    // pool: measured during it, "before" would be inflated and the before/after ratio would flatter the tuning.
     const properties = spec.zfs.resolvedProperties;
     const { dataset } = spec.zfs;
     // Measurements that share a physical disk (a hypervisor's pool and its VMs' disks) run one after another:
     // concurrent fio jobs would inflate each other's p99 and could fail a gate that alone would pass.
     const lastMeasurement: Record<string, pulumi.Resource> = {};
-    const befores: Record<string, pulumi.Output<FioResult>> = {};
     const sizeMiB = spec.diskGate.sizeMiB;
     for (const host of machines) {
       if (host.hypervisor === undefined || Object.keys(properties).length === 0) continue;
@@ -58,16 +58,27 @@ export class Testbed extends pulumi.ComponentResource {
         { host: remote, dataset, properties, dependsOn: [before] },
         { parent: this },
       );
+      const after = new DiskLatencyCheck(
+        `${host.name}-fsync-after`,
+        { host: remote, role: "fsync-after", zfs: { dataset, label: "after" }, sizeMiB, dependsOn: [tuning] },
+        { parent: this },
+      );
       this.zfs[host.name] = tuning;
-      befores[host.name] = before.result;
-      lastMeasurement[host.name] = tuning;
+      this.fsync[host.name] = { before: before.result, after: after.result };
+      lastMeasurement[host.name] = after;
     }
-    // VMs launch while the dataset is measured and tuned: sync, atime and compression are live properties, and a
-    // VM's disk is a zvol that recordsize does not affect. What must see the tuned storage is etcd: the disk gates
-    // below wait for the tuning of the VM's hypervisor, and every etcd-bearing install waits for its gates.
     for (const host of Object.values(spec.hosts)) {
       if (host.kind !== "vm" || host.vm === undefined) continue;
-      const vm = new VirtualMachine(host.name, { host, hypervisor: this.hosts[host.vm.hypervisor] }, { parent: this });
+      const storageReady = lastMeasurement[host.vm.hypervisor];
+      const vm = new VirtualMachine(
+        host.name,
+        {
+          host,
+          hypervisor: this.hosts[host.vm.hypervisor],
+          dependsOn: storageReady ? [storageReady] : [],
+        },
+        { parent: this },
+      );
       this.vms[host.name] = vm;
       this.hosts[host.name] = vm.host;
     }
@@ -100,22 +111,6 @@ export class Testbed extends pulumi.ComponentResource {
       addGate(cluster.server, "disk-gate-k3s", `${cluster.dataDir}/server/db`);
       if (spec.karmada?.cluster === cluster.name)
         addGate(cluster.server, "disk-gate-karmada-etcd", spec.karmada.etcdPath);
-    }
-
-    // The "after" figure comes last on each disk: nothing waits for it, while the installs wait for the gates.
-    for (const name of Object.keys(this.zfs)) {
-      const after = new DiskLatencyCheck(
-        `${name}-fsync-after`,
-        {
-          host: this.hosts[name],
-          role: "fsync-after",
-          zfs: { dataset, label: "after" },
-          sizeMiB,
-          dependsOn: [lastMeasurement[name]],
-        },
-        { parent: this },
-      );
-      this.fsync[name] = { before: befores[name], after: after.result };
     }
 
     for (const cluster of Object.values(spec.clusters)) {

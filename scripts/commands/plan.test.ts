@@ -53,13 +53,18 @@ describe("testbed plan --stack demo --json", () => {
     const byName = new Map(rows.map((r) => [r.name, r]));
     expect(byName.get("nuc/zfs-tuning")?.dependsOn).toEqual(["nuc/fsync-before", "nuc/reachable"]);
     expect(byName.get("k3s-cp/reachable")?.dependsOn).toEqual(["nuc/vm-k3s-cp"]);
-    // Measurements on the NUC's disk (its pool, its VMs' disks) run one at a time: gates first, "after" last.
+    // Before, tuning and after run on a quiet disk; the VMs (whose launch writes an image onto the pool) wait for them.
+    expect(byName.get("nuc/fsync-after")?.dependsOn).toEqual(["nuc/reachable", "nuc/zfs-tuning"]);
+    for (const vm of ["nuc/vm-k3s-cp", "nuc/vm-karmada-host"])
+      expect(byName.get(vm)?.dependsOn).toEqual(["nuc/fsync-after", "nuc/reachable"]);
+    // Measurements on the NUC's disk (its pool, its VMs' disks) run one at a time.
     const measurements = [
+      "nuc/fsync-before",
       "nuc/zfs-tuning",
+      "nuc/fsync-after",
       "k3s-cp/disk-gate-k3s",
       "karmada-host/disk-gate-k3s",
       "karmada-host/disk-gate-karmada-etcd",
-      "nuc/fsync-after",
     ];
     for (let i = 1; i < measurements.length; i++)
       expect(byName.get(measurements[i])?.dependsOn).toContain(measurements[i - 1]);

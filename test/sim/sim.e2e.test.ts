@@ -59,6 +59,10 @@ describe.runIf(simAvailable())("the simulated testbed, end to end", () => {
     const end = (n: string) => r.steps.find((s) => s.name === n)!.endMs;
     const start = (n: string) => r.steps.find((s) => s.name === n)!.startMs;
     expect(start("nuc/zfs-tuning")).toBeGreaterThanOrEqual(end("nuc/fsync-before"));
+    expect(start("nuc/fsync-after")).toBeGreaterThanOrEqual(end("nuc/zfs-tuning"));
+    // No VM launch writes to the pool while it is measured.
+    for (const vm of ["nuc/vm-k3s-cp", "nuc/vm-karmada-host"])
+      expect(start(vm)).toBeGreaterThanOrEqual(end("nuc/fsync-after"));
     expect(start("k3s-cp/disk-gate-k3s")).toBeGreaterThanOrEqual(end("nuc/zfs-tuning"));
     expect(start("k3s-cp/k3s-server")).toBeGreaterThanOrEqual(end("k3s-cp/disk-gate-k3s"));
     expect(start("pi/k3s-agent")).toBeGreaterThanOrEqual(end("k3s-cp/k3s-credentials"));
