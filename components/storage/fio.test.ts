@@ -28,6 +28,16 @@ describe("parseFioJson", () => {
     expect(r.syncs).toBe(227);
   });
 
+  it("never reports a percentile above the maximum (fio's histogram bins round up)", () => {
+    const doc = JSON.parse(fixture("fio-3.33-fast.json"));
+    // As measured with fdatasync delayed 150 ms: p99 read 152.04 ms off its bin, the largest latency was 151.61 ms.
+    const lat = doc.jobs[0].sync.lat_ns;
+    lat.percentile["99.000000"] = 152_043_520;
+    lat.percentile["99.900000"] = 152_043_520;
+    lat.max = 151_610_000;
+    expect(parseFioJson(JSON.stringify(doc))).toMatchObject({ p99Ms: 151.61, p999Ms: 151.61, maxMs: 151.61 });
+  });
+
   it("reads the newer fio shape, with a note printed before the JSON", () => {
     const r = parseFioJson(fixture("fio-3.42-shape.json"));
     expect(r).toMatchObject({ p99Ms: 0.509952, fioVersion: "fio-3.42" });
