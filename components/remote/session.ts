@@ -169,6 +169,11 @@ export async function openSession(conn: SshConnection, opts: { label?: string } 
   // Through a jump host the target's transport is a forwarded channel, whose end ssh2 does not report as the
   // target connection's close: watch the channel itself.
   sock?.on("close", dropped("the connection through the jump host closed"));
+  // When the target's sshd dies behind a jump host, the jump host relays only the end of its stream: ssh2 then
+  // emits "end" on the channel and on the target connection, and never "close" (a command on it used to hang).
+  // An SSH server never half-closes its transport, so its end is the connection's end.
+  sock?.on("end", dropped("the connection through the jump host ended"));
+  target.on("end", dropped("connection ended"));
   return {
     exec: (command, o = {}) =>
       new Promise<ExecResult>((resolve, reject) => {

@@ -128,6 +128,20 @@ describe.runIf(simAvailable())("the simulated testbed, end to end", () => {
     );
 
     it(
+      "the connection to a VM, through its jump host, cut in the middle of a step: a clear error, and a re-run converges",
+      { timeout: 180_000 },
+      async () => {
+        // The VM's sshd sessions die; the nuc relays only the end of the stream (this used to hang the run).
+        const { error, ran } = await failingUp({ cutAt: "k3s-cp/disk-gate-k3s" });
+        expect(error.message).toMatch(
+          /^step k3s-cp\/disk-gate-k3s on host k3s-cp: host k3s-cp: the connection closed before the command finished/,
+        );
+        expect(ran).not.toContain("k3s-cp/k3s-server");
+        await expectConverges();
+      },
+    );
+
+    it(
       "a host key changed between runs stops the run before anything runs on that host",
       { timeout: 180_000 },
       async () => {
