@@ -1,4 +1,5 @@
-import type { LatencySummary, MemberMetrics } from "./etcdMetrics";
+import { shq } from "../remote/script";
+import { type LatencySummary, type MemberMetrics, provenAbove } from "./etcdMetrics";
 import type { LogFindings } from "./etcdLogs";
 import { LOG_SIGNS } from "./etcdLogs";
 import type { DiskThresholds } from "./thresholds";
@@ -38,13 +39,13 @@ export function diagnose(
   for (const m of members) {
     const wal = m.walFsync;
     if (wal !== undefined && wal.count > 0) {
-      if (wal.p99Ms > t.failMs)
+      if (provenAbove(wal, t.failMs))
         add(
           "fail",
           true,
           `${m.member}: WAL fsync p99 ${ms(wal.p99Ms)} is above ${t.failMs} ms (${wal.count} fsyncs): the disk under etcd is too slow`,
         );
-      else if (wal.p99Ms > t.warnMs)
+      else if (provenAbove(wal, t.warnMs))
         add(
           "warn",
           true,
@@ -56,7 +57,7 @@ export function diagnose(
     // passes (5 ms per fdatasync: commit p99 29 ms). The disk verdict rests on WAL fsync, the measure the gate takes;
     // a commit slower than the fail limit is further evidence about the disk.
     const commit = m.backendCommit;
-    if (commit !== undefined && commit.count > 0 && commit.p99Ms > t.failMs)
+    if (commit !== undefined && commit.count > 0 && provenAbove(commit, t.failMs))
       add(
         "warn",
         true,
@@ -169,8 +170,8 @@ export const LOG_GREP = "took too long|heartbeat on time|slow fdatasync|sync dur
  * `TESTBED unavailable <name>: <why>` line, never by failing.
  */
 export function etcdProbeScript(opts: { metricsUrl: string; since: string; karmada?: boolean }): string {
-  const url = `'${opts.metricsUrl.replace(/'/g, `'\\''`)}'`;
-  const since = `'${opts.since.replace(/'/g, `'\\''`)}'`;
+  const url = shq(opts.metricsUrl);
+  const since = shq(opts.since);
   return `set -euo pipefail
 echo "TESTBED section metrics"
 if command -v curl >/dev/null 2>&1; then

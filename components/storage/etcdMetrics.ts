@@ -51,6 +51,19 @@ export interface LatencySummary {
   buckets: Bucket[];
 }
 
+/**
+ * Whether the histogram proves its p99 is above `limitMs`: more than 1% of the observations lie beyond the first
+ * bucket that reaches the limit (in buckets whose lower bound is at or above it). The interpolated p99 cannot decide this when the limit lies inside the p99's
+ * bucket: etcd's buckets double (8 ms, 16 ms), so a true p99 of 8.5 ms and one of 15 ms read alike. Without buckets,
+ * the interpolated p99 decides.
+ */
+export function provenAbove(h: LatencySummary, limitMs: number): boolean {
+  if (h.buckets.length === 0) return h.p99Ms > limitMs;
+  const total = h.buckets[h.buckets.length - 1].count;
+  const reaching = h.buckets.find((b) => b.le * 1000 >= limitMs);
+  return total > 0 && (total - (reaching?.count ?? total)) / total > 0.01;
+}
+
 /** What doctor reads from one etcd member's metrics. */
 export interface MemberMetrics {
   /** Which member: the source (a URL, a host) plus any labels that tell members apart on one page. */
@@ -64,7 +77,9 @@ export interface MemberMetrics {
   hasLeader?: number;
 }
 
-type CounterField = Exclude<keyof typeof ETCD_METRICS, "walFsync" | "backendCommit">;
+const HISTOGRAM_FIELDS = ["walFsync", "backendCommit"] as const;
+type HistogramField = (typeof HISTOGRAM_FIELDS)[number];
+type CounterField = Exclude<keyof typeof ETCD_METRICS, HistogramField>;
 
 export const ETCD_METRICS = {
   walFsync: "etcd_disk_wal_fsync_duration_seconds",
@@ -121,16 +136,15 @@ export function readEtcdMetrics(text: string, source: string): MemberMetrics[] {
     if (m === undefined) members.set(key, (m = { member: key }));
     return m;
   };
-  const counters = new Map<string, keyof typeof ETCD_METRICS>(
-    Object.entries(ETCD_METRICS).map(([k, v]) => [v, k as keyof typeof ETCD_METRICS]),
+  const histograms = new Map<string, HistogramField>(HISTOGRAM_FIELDS.map((f) => [ETCD_METRICS[f], f]));
+  const counters = new Map<string, CounterField>(
+    (Object.keys(ETCD_METRICS) as (keyof typeof ETCD_METRICS)[])
+      .filter((f): f is CounterField => !(HISTOGRAM_FIELDS as readonly string[]).includes(f))
+      .map((f) => [ETCD_METRICS[f], f]),
   );
-  const histograms = new Map<string, "walFsync" | "backendCommit">([
-    [ETCD_METRICS.walFsync, "walFsync"],
-    [ETCD_METRICS.backendCommit, "backendCommit"],
-  ]);
   type Partial = { buckets: Bucket[]; count: number; sum: number };
-  const partial = new Map<MemberMetrics, Map<"walFsync" | "backendCommit", Partial>>();
-  const histogramOf = (m: MemberMetrics, field: "walFsync" | "backendCommit") => {
+  const partial = new Map<MemberMetrics, Map<HistogramField, Partial>>();
+  const histogramOf = (m: MemberMetrics, field: HistogramField) => {
     let byField = partial.get(m);
     if (byField === undefined) partial.set(m, (byField = new Map()));
     let h = byField.get(field);
@@ -141,7 +155,7 @@ export function readEtcdMetrics(text: string, source: string): MemberMetrics[] {
     const suffix = /_(bucket|sum|count)$/.exec(family.name);
     const histogram = suffix ? histograms.get(family.name.slice(0, suffix.index)) : undefined;
     const counter = counters.get(family.name);
-    if (histogram === undefined && (counter === undefined || histograms.has(family.name))) continue;
+    if (histogram === undefined && counter === undefined) continue;
     for (const metric of family.metrics) {
       if (!("value" in metric)) continue;
       const m = of(metric.labels);
