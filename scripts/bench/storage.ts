@@ -1,10 +1,12 @@
-import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { shq } from "../../components/remote/script";
 import { parseProbeOutput } from "../../components/storage/etcdDoctor";
-import { fioScript, parseFioJson } from "../../components/storage/fio";
-import { DEFAULT_FIO_SIZE_MIB, type DiskThresholds, type Verdict, verdict } from "../../components/storage/thresholds";
+import { DEFAULT_FIO_SIZE_MIB, type DiskThresholds, type Verdict } from "../../components/storage/thresholds";
+import { diskCheck } from "../commands/diskCheck";
 import { examine } from "../commands/doctor";
+import { localRunner } from "../lib/hosts";
+import { etcdStopScript, etcdUnderLoadScript } from "./etcdLoad";
 import { federationPage } from "./etcdPages";
 
 const THRESHOLDS: DiskThresholds = { warnMs: 10, failMs: 100 };
@@ -17,33 +19,16 @@ const slowDisk = (ms: number) =>
     ? ["strace", "-f", "-o", "/dev/null", "-e", "trace=fdatasync", "-e", `inject=fdatasync:delay_exit=${ms * 1000}`]
     : [];
 
-/** Runs a bash script (on stdin) with a command prefix; resolves with stdout, rejects with stderr. */
-function run(prefix: string[], script: string): Promise<string> {
-  const argv = [...prefix, "bash", "-s"];
-  return new Promise((resolve, reject) => {
-    const child = spawn(argv[0], argv.slice(1), { stdio: ["pipe", "pipe", "pipe"] });
-    let out = "";
-    let err = "";
-    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
-    child.on("error", reject);
-    child.on("close", (code) =>
-      code === 0 ? resolve(out) : reject(new Error(`${argv[0]}: exit ${code}: ${err.trim()}`)),
-    );
-    child.stdin.end(script);
-  });
-}
-
-/** disk-check's measurement, here, with the slow-disk fault when `delayMs` > 0. */
+/** disk-check's measurement (its fresh directory under /var/tmp), here, with the slow-disk fault when `delayMs` > 0. */
 async function diskCheckHere(delayMs: number, sizeMiB: number) {
-  const dir = fs.mkdtempSync(path.join(WORK_DIR, "testbed-bench-fio-"));
-  const started = Date.now();
-  try {
-    const r = parseFioJson(await run(slowDisk(delayMs), fioScript({ path: dir, sizeMiB })));
-    return { sizeMiB, wallS: (Date.now() - started) / 1000, p99Ms: r.p99Ms, verdict: verdict(r.p99Ms, THRESHOLDS) };
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
+  const r = await diskCheck({
+    path: WORK_DIR,
+    sizeMiB,
+    thresholds: THRESHOLDS,
+    where: "localhost",
+    run: localRunner(slowDisk(delayMs)),
+  });
+  return { sizeMiB, wallS: r.seconds, p99Ms: r.p99Ms, verdict: r.verdict };
 }
 
 /**
@@ -52,29 +37,19 @@ async function diskCheckHere(delayMs: number, sizeMiB: number) {
  */
 async function etcdHere(delayMs: number, puts: number) {
   const dir = fs.mkdtempSync(path.join(WORK_DIR, "testbed-bench-etcd-"));
-  const trace = slowDisk(delayMs).join(" ");
   const started = Date.now();
   try {
-    const out = await run(
-      ["unshare", "-n"],
-      `set -euo pipefail
+    const r = await localRunner(["unshare", "-n"])(`set -euo pipefail
 ip link set lo up
-${trace} etcd --name bench --data-dir ${dir}/data --listen-client-urls http://127.0.0.1:2379 \\
-  --advertise-client-urls http://127.0.0.1:2379 --listen-peer-urls http://127.0.0.1:2380 \\
-  --initial-advertise-peer-urls http://127.0.0.1:2380 --initial-cluster bench=http://127.0.0.1:2380 \\
-  --listen-metrics-urls http://127.0.0.1:2381 --logger=zap --log-outputs=${dir}/etcd.log </dev/null >/dev/null 2>&1 &
-# Stop etcd itself, not strace in front of it: a traced etcd outlives a signal to strace.
-trap 'pkill -f -- "--data-dir ${dir}/data" || true; for i in $(seq 100); do pgrep -f -- "--data-dir ${dir}/data" >/dev/null || break; sleep 0.1; done; pkill -9 -f -- "--data-dir ${dir}/data" || true' EXIT
-for i in $(seq 300); do ETCDCTL_API=3 etcdctl --endpoints http://127.0.0.1:2379 endpoint health >/dev/null 2>&1 && break; sleep 0.1; done
-value=$(head -c 512 /dev/zero | tr '\\0' x)
-for i in $(seq ${puts}); do ETCDCTL_API=3 etcdctl --endpoints http://127.0.0.1:2379 put "key-$i" "$value" >/dev/null; done
+trap ${shq(etcdStopScript(dir))} EXIT
+${etcdUnderLoadScript({ dir, puts, prefix: slowDisk(delayMs) })}
 echo "TESTBED section metrics"
 curl -fsS http://127.0.0.1:2381/metrics
 echo "TESTBED section log"
 cat ${dir}/etcd.log
-`,
-    );
-    const { sections } = parseProbeOutput(out);
+`);
+    if (r.code !== 0) throw new Error(`etcd under load: exit ${r.code}: ${r.stderr.trim()}`);
+    const { sections } = parseProbeOutput(r.stdout);
     const report = examine(
       [{ source: "etcd", text: sections.metrics ?? "" }],
       [{ source: "etcd log", text: sections.log ?? "" }],

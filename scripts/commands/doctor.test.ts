@@ -65,6 +65,9 @@ describe("testbed doctor", () => {
     fs.rmSync(dir, { recursive: true });
     expect(other.status).toBe(2);
     expect(other.stderr).toMatch(/up\.txt: no etcd metrics on this page/);
+    expect(cli(["doctor", "--stack", "sim", "--since", "2 hours"]).stderr).toBe(
+      'testbed: --since: "2 hours" is not a duration like 30m, 1h or 90s\n',
+    );
     expect(cli(["doctor", "--logs", "x", "--host", "k3s-cp"]).stderr).toBe(
       "testbed: --host needs --stack NAME or --file PATH\n",
     );

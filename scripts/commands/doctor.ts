@@ -202,6 +202,9 @@ export function register(program: Command): void {
         ["--fail-ms", opts.failMs],
       ] as const)
         if (v !== undefined && !(v > 0)) throw new CliError(`${flag}: ${v} is not a positive number`);
+      // One duration both journalctl (--since -1h) and kubectl logs (--since=1h) understand.
+      if (!/^\d+[smh]$/.test(opts.since))
+        throw new CliError(`--since: ${JSON.stringify(opts.since)} is not a duration like 30m, 1h or 90s`);
       if ((opts.logs ?? []).filter((l) => l === "-").length > 1)
         throw new CliError("--logs: - (standard input) at most once");
       let thresholds: DiskThresholds = { warnMs: DEFAULT_WARN_P99_MS, failMs: DEFAULT_FAIL_P99_MS };

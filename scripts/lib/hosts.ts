@@ -19,18 +19,24 @@ export function loadStackSpec(opts: StackOptions): TestbedSpec {
 /** Runs a script somewhere (here, or on a host over SSH) and returns its result. */
 export type ScriptRunner = (script: string) => Promise<ExecResult>;
 
+/** Runs scripts with bash on this machine, optionally behind a command prefix (e.g. strace injecting faults). */
+export function localRunner(prefix: string[] = []): ScriptRunner {
+  const argv = [...prefix, "bash", "-s"];
+  return (script) =>
+    new Promise((resolve, reject) => {
+      const child = spawn(argv[0], argv.slice(1), { stdio: ["pipe", "pipe", "pipe"] });
+      let stdout = "";
+      let stderr = "";
+      child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+      child.on("error", reject);
+      child.on("close", (code) => resolve({ code: code ?? 1, stdout, stderr }));
+      child.stdin.end(script);
+    });
+}
+
 /** Runs the script with bash on this machine. */
-export const runLocally: ScriptRunner = (script) =>
-  new Promise((resolve, reject) => {
-    const child = spawn("bash", ["-s"], { stdio: ["pipe", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code: code ?? 1, stdout, stderr }));
-    child.stdin.end(script);
-  });
+export const runLocally: ScriptRunner = localRunner();
 
 /** The SSH connection for a host of the spec, as the program builds it (pinned key, jump host). */
 async function connectionOf(spec: TestbedSpec, host: HostSpec): Promise<SshConnection> {
