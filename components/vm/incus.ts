@@ -47,6 +47,11 @@ export function cloudInitNetworkConfig(vm: VmSpec): string | undefined {
   ].join("\n");
 }
 
+/** The command that prints a VM's SSH host key (authorized_keys form, no comment), run on its hypervisor. */
+export function vmHostKeyCommand(cli: string, name: string): string {
+  return `${cli} exec ${shq(name)} -- cat /etc/ssh/ssh_host_ed25519_key.pub | cut -d' ' -f1-2`;
+}
+
 /** The CLI for a hypervisor kind: Incus' `incus`, or LXD's `lxc` with the same arguments. */
 export function cliFor(kind: "incus" | "lxd"): string {
   return kind === "lxd" ? "lxc" : "incus";
@@ -86,7 +91,7 @@ for i in $(seq 1 ${VM_READY_ATTEMPTS}); do
   sleep ${VM_READY_INTERVAL_S}
 done
 [ "$ready" = yes ] || fail "VM ${name} did not finish cloud-init within $((${VM_READY_ATTEMPTS} * ${VM_READY_INTERVAL_S})) s; see '${cli} console ${name} --show-log'"
-host_key="$(${cli} exec ${shq(name)} -- cat /etc/ssh/ssh_host_ed25519_key.pub | cut -d' ' -f1-2)"
+host_key="$(${vmHostKeyCommand(cli, name)})"
 instances="$(${cli} list ${shq(name)} --format json | tr -d '\\n')"
 output "{\\"hostKey\\":\\"$host_key\\",\\"instances\\":$instances}"
 $state "VM ${name} (${vm.cpus} CPU, ${vm.memory}, ${vm.disk} on pool ${vm.storagePool})"`,

@@ -3,6 +3,7 @@ import * as path from "node:path";
 import { CliError } from "../cli";
 import { type HostSpec, type TestbedSpec, loadSpec } from "../../components/spec";
 import { privilegeOf, runCommand, stdinFor } from "../../components/remote/script";
+import { cliFor, vmHostKeyCommand } from "../../components/vm/incus";
 import { type ExecResult, type SshConnection, openSession } from "../../components/remote/session";
 import { type StackOptions, loadStackSettings } from "./stackArgs";
 
@@ -64,17 +65,13 @@ async function connectionOf(spec: TestbedSpec, host: HostSpec): Promise<SshConne
   const hvConn = base(hv, hv.address as string, hv.hostKey);
   const session = await openSession(hvConn, { label: hv.name });
   try {
-    const cli = hv.hypervisor?.kind === "lxd" ? "lxc" : "incus";
+    const cli = cliFor(hv.hypervisor?.kind ?? "incus");
     const privilege = privilegeOf(hv);
     const r = await session.exec(runCommand(privilege, "create"), {
-      stdin: stdinFor(
-        privilege,
-        `${cli} exec ${host.name} -- cat /etc/ssh/ssh_host_ed25519_key.pub\n`,
-        hv.sudoPassword,
-      ),
+      stdin: stdinFor(privilege, `${vmHostKeyCommand(cli, host.name)}\n`, hv.sudoPassword),
     });
     if (r.code !== 0) throw new CliError(`host ${hv.name}: cannot read VM ${host.name}'s host key: ${r.stderr.trim()}`);
-    return { ...base(host, host.address, r.stdout.trim().split(/\s+/).slice(0, 2).join(" ")), proxy: hvConn };
+    return { ...base(host, host.address, r.stdout.trim()), proxy: hvConn };
   } finally {
     await session.dispose();
   }
