@@ -58,3 +58,38 @@ export function planSteps(resources: RecordedResource[]): PlanStep[] {
 export function longestChain(steps: PlanStep[]): number {
   return steps.length === 0 ? 0 : Math.max(...steps.map((s) => s.wave)) + 1;
 }
+
+/**
+ * The critical path: the chain of dependent steps with the largest total duration. Its length is the shortest wall
+ * time any scheduler could reach with these step durations, however many steps it runs at once; the sum of all
+ * durations divided by it bounds the speedup of a parallel run over a serial one. Steps without a duration count 0.
+ */
+export function criticalPath(
+  steps: Pick<PlanStep, "name" | "dependsOn">[],
+  durationMs: ReadonlyMap<string, number>,
+): { totalMs: number; chain: string[] } {
+  const byName = new Map(steps.map((s) => [s.name, s]));
+  const best = new Map<string, { finishMs: number; via?: string }>();
+  const visiting = new Set<string>();
+  const finish = (name: string): number => {
+    const known = best.get(name);
+    if (known !== undefined) return known.finishMs;
+    if (visiting.has(name)) throw new Error(`dependency cycle through ${name}`);
+    visiting.add(name);
+    let start = 0;
+    let via: string | undefined;
+    for (const d of byName.get(name)?.dependsOn ?? []) {
+      const f = finish(d);
+      if (via === undefined || f > start) [start, via] = [f, d];
+    }
+    visiting.delete(name);
+    const finishMs = start + (durationMs.get(name) ?? 0);
+    best.set(name, { finishMs, via });
+    return finishMs;
+  };
+  let last: string | undefined;
+  for (const s of steps) if (last === undefined || finish(s.name) > finish(last)) last = s.name;
+  const chain: string[] = [];
+  for (let n = last; n !== undefined; n = best.get(n)?.via) chain.unshift(n);
+  return { totalMs: last === undefined ? 0 : finish(last), chain };
+}
