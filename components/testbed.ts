@@ -4,7 +4,7 @@ import { RemoteHost } from "./remote/host";
 import { VirtualMachine } from "./vm/vm";
 import { ZfsTuning } from "./storage/zfs";
 import { K3sCluster } from "./k3s/k3s";
-import { DiskLatencyCheck, gate } from "./storage/diskLatency";
+import { DiskLatencyCheck, gate, gateVerdictOf } from "./storage/diskLatency";
 import type { FioResult } from "./storage/fio";
 
 export interface TestbedArgs {
@@ -103,7 +103,7 @@ export class Testbed extends pulumi.ComponentResource {
         }),
       );
       this.gates[`${hostName}:${path}`] = verdict;
-      (gatesOn[hostName] ??= []).push(verdict);
+      (gatesOn[hostName] ??= []).push(verdict.apply(gateVerdictOf));
     };
     // Clusters with the most agents waiting on them are measured first; Karmada's etcd path right after its host's.
     const byWork = Object.values(spec.clusters).sort((a, b) => b.agents.length - a.agents.length);

@@ -22,8 +22,9 @@ export interface K3sNode {
   /** Steps on this host that must finish before k3s goes on it. */
   dependsOn?: pulumi.Input<pulumi.Resource>[];
   /**
-   * Disk gate verdicts for this host: the install takes them as triggers, so it is not created when a gate fails
-   * (the verdict's computation throws) and re-runs if a verdict changes.
+   * Disk gate verdicts for this host ("pass", "warn", ...; gateVerdictOf): they go into the install script, so the
+   * install is not created when a gate fails (the verdict's computation throws), and a changed verdict re-runs it as
+   * an update. Only the verdict, not the measured figure: a re-measurement alone must not touch k3s.
    */
   gates?: pulumi.Input<string>[];
 }
@@ -63,8 +64,8 @@ export class K3sCluster extends pulumi.ComponentResource {
       .apply((ip) => serverConfig(cluster, serverSpec.name, ip, nodeLabels(serverSpec)));
     this.server = server.host.step(
       "k3s-server",
-      config.apply((c) => serverScript(cluster, c)),
-      { parent: this, dependsOn: server.dependsOn, triggers: server.gates },
+      pulumi.all([config, pulumi.all(server.gates ?? [])]).apply(([c, gates]) => serverScript(cluster, c, gates)),
+      { parent: this, dependsOn: server.dependsOn },
     );
     const credentials = server.host.step("k3s-credentials", credentialsScript(cluster), {
       parent: this,

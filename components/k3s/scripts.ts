@@ -103,10 +103,11 @@ done
 }
 
 /** The k3s server step: config, install, wait for the API and the join token. */
-export function serverScript(cluster: ClusterSpec, config: string): StepScript {
+export function serverScript(cluster: ClusterSpec, config: string, gates: string[] = []): StepScript {
   const token = `${cluster.dataDir}/server/node-token`;
+  const gateLine = gates.length > 0 ? `echo ${shq(`disk gates on this host: ${gates.join(", ")}`)} >&2\n` : "";
   return {
-    create: `${installBody({
+    create: `${gateLine}${installBody({
       role: "server",
       version: cluster.k3sVersion,
       installUrl: cluster.installScriptUrl,

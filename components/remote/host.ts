@@ -81,8 +81,6 @@ export interface StepOptions {
   /** The component that owns the step. Defaults to the host. */
   parent?: pulumi.Resource;
   dependsOn?: pulumi.Input<pulumi.Resource>[];
-  /** Extra values whose change re-runs the step (the script's own text already does). */
-  triggers?: pulumi.Input<unknown>[];
   /** Set when stdout carries a secret (a token, a kubeconfig): it is then never logged and stored encrypted. */
   secretOutput?: boolean;
 }
@@ -129,7 +127,9 @@ export class RemoteHost extends pulumi.ComponentResource {
         create: runCommand(privilege, "create"),
         delete: runCommand(privilege, "delete"),
         stdin: secretStdin,
-        triggers: opts.triggers,
+        // No `triggers`, on purpose: pulumi-command replaces a step whose triggers change, and Pulumi replaces
+        // create-before-delete, so the old step's delete (an uninstall) would run after the new create. A value that
+        // must re-run a step goes into its script instead: a changed stdin is an update, which re-runs create.
         // Steps pass values on stdout; never echo a secret one into Pulumi's logs.
         logging: opts.secretOutput ? "none" : "stdoutAndStderr",
         addPreviousOutputInEnv: false,

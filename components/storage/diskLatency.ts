@@ -106,6 +106,16 @@ export function gate(input: GateInput): string {
   return `${v}${v === "fail" ? " (accepted by diskGate.accept)" : ""}: ${summary}`;
 }
 
+/**
+ * The verdict of a gate's text without the measured figures: "pass", "warn" or "fail (accepted by
+ * diskGate.accept)". What a step downstream may depend on: a re-measurement that lands in the same verdict
+ * must not re-run it.
+ */
+export function gateVerdictOf(gateText: string): string {
+  const colon = gateText.indexOf(":");
+  return colon < 0 ? gateText : gateText.slice(0, colon);
+}
+
 export interface DiskLatencyCheckArgs {
   host: RemoteHost;
   /** The step's role on the host, e.g. "disk-gate-k3s" or "fsync-before". */
