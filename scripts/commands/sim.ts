@@ -24,7 +24,8 @@ export function register(program: Command): void {
     .description("create the sim hosts and provision the sim stack with the test engine")
     .option("--hosts-only", "create the hosts but do not provision")
     .option("--serial", "run one step at a time")
-    .action(async (opts: { hostsOnly?: boolean; serial?: boolean }) => {
+    .option("--rerun", "run every step again, even those whose inputs are unchanged (each must report unchanged)")
+    .action(async (opts: { hostsOnly?: boolean; serial?: boolean; rerun?: boolean }) => {
       requireRoot();
       const h = hosts();
       const running = (await h.simStatus()).filter((x) => x.kind === "machine");
@@ -35,13 +36,18 @@ export function register(program: Command): void {
       if (opts.hostsOnly) return finish(EXIT.ok);
       const result = await engine().upInProcess({
         serial: opts.serial,
+        rerun: opts.rerun,
         onStep: (event, name, line) => {
           if (event === "end") process.stderr.write(`  ${name}: ${line?.replace(/^TESTBED /, "")}\n`);
         },
       });
       const changed = result.steps.filter((s) => s.changed).length;
+      const ops = ["create", "update", "replace", "delete", "same"]
+        .map((op) => [op, result.steps.filter((s) => s.op === op).length] as const)
+        .filter(([, n]) => n > 0)
+        .map(([op, n]) => `${n} ${op === "same" ? "unchanged (not run)" : op}`);
       process.stdout.write(
-        `sim up: ${result.steps.length} steps (${changed} changed) in ${(result.wallMs / 1000).toFixed(1)} s\n` +
+        `sim up: ${result.steps.length} steps (${ops.join(", ")}; ${changed} changed something on a host) in ${(result.wallMs / 1000).toFixed(1)} s\n` +
           `${JSON.stringify(result.outputs, null, 2)}\n`,
       );
       finish(EXIT.ok);
@@ -87,7 +93,8 @@ export function register(program: Command): void {
     .option("--serial")
     .option("--stack-file <file>")
     .option("--cut-at <step>")
-    .action(async (o: { result: string; serial?: boolean; stackFile?: string; cutAt?: string }) => {
+    .option("--rerun")
+    .action(async (o: { result: string; serial?: boolean; stackFile?: string; cutAt?: string; rerun?: boolean }) => {
       const e = engine();
       const write = (x: unknown) => fs.writeFileSync(o.result, JSON.stringify(x));
       try {
@@ -95,6 +102,7 @@ export function register(program: Command): void {
           serial: o.serial,
           stack: o.stackFile,
           cutAt: o.cutAt,
+          rerun: o.rerun,
           onStep: (event, name, line) => process.stderr.write(`STEP ${event} ${name} ${line ?? ""}\n`),
         });
         write({ result });

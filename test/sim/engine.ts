@@ -1,5 +1,7 @@
+import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import stableStringify from "fast-json-stable-stringify";
 import { type SshConnection, type SshSession, openSession } from "../../components/remote/session";
 import { readStackConfig } from "../../components/spec";
 import { type NewResourceRequest, type RecordedResource, runProgram } from "../../scripts/lib/mockRun";
@@ -13,11 +15,21 @@ import * as os from "node:os";
  * jump host, the same command line and stdin) as soon as the mock runtime hands it over, which is when its
  * dependencies have finished. Kubernetes objects are recorded. Every executed step is saved, so `destroy` can run
  * the `delete` commands in reverse order (the mock runtime never calls delete).
+ *
+ * A step is run or not as `pulumi up` with pulumi-command 1.x decides (provider/pkg/provider/remote): no saved
+ * state: create; same inputs as saved: nothing runs, the saved outputs are used; other inputs (the script on stdin,
+ * the connection): an update, which runs `create` again; other `triggers`: a replacement, create-before-delete,
+ * so the old step's `delete` runs after everything else. A step the program no longer has is deleted at the end.
+ * `rerun` runs every step again, as a provisioner upgrade that changes every script would.
  */
+
+/** What the engine did with a step, in Pulumi's words: same means nothing ran. */
+export type StepOp = "create" | "update" | "replace" | "same" | "delete";
 
 export interface StepRun {
   name: string;
   host: string;
+  op: StepOp;
   changed: boolean;
   detail: string;
   startMs: number;
@@ -37,6 +49,17 @@ interface Applied {
   connection: SshConnection;
   delete?: string;
   stdin?: string;
+  /** Digests of the inputs Pulumi diffs (all but triggers) and of the triggers; the outputs of the last run. */
+  inputs?: string;
+  triggers?: string;
+  outputs?: { stdout: string; stderr: string };
+}
+
+/** A digest of a value, independent of key order (inputs hold the private key: only the digest is kept). */
+function digest(value: unknown): string {
+  return createHash("sha256")
+    .update(stableStringify(value ?? null))
+    .digest("hex");
 }
 
 /** When the "connection cut" fault strikes after a step started. */
@@ -103,6 +126,8 @@ export interface UpOptions {
   stack?: string;
   /** Fault injection: cut the host's SSH connections in the middle of this step (CUT_AFTER_MS after it starts). */
   cutAt?: string;
+  /** Run every step's create again, even one whose inputs are unchanged (each must then report unchanged). */
+  rerun?: boolean;
 }
 
 function hostOf(name: string): string {
@@ -114,12 +139,43 @@ export async function upInProcess(opts: UpOptions = {}): Promise<EngineResult> {
   const sessions = new Sessions();
   const steps: StepRun[] = [];
   const applied: Applied[] = loadApplied();
+  const registered = new Set<string>();
+  /** The old halves of replaced steps: deleted once everything else is done, as Pulumi does. */
+  const replaced: Applied[] = [];
   const t0 = Date.now();
+  /**
+   * A step that failed part-way: its host is in an unknown state, so the next up runs it again. (Pulumi keeps a
+   * failed update's old inputs, so it retries; a forced rerun has no changed input to keep, hence this mark.)
+   */
+  const unfinished = (name: string) => {
+    const saved = applied.find((a) => a.name === name);
+    if (saved === undefined) return;
+    saved.inputs = undefined;
+    saveApplied(applied);
+  };
   let queue = Promise.resolve();
   const newResource = async (req: NewResourceRequest) => {
     if (req.type !== "command:remote:Command") {
       // Components and Kubernetes objects: recorded by runProgram, nothing to execute.
       return { state: req.rawInputs };
+    }
+    registered.add(req.name);
+    const { triggers, ...diffed } = req.rawInputs;
+    const inputsDigest = digest(diffed);
+    const triggersDigest = digest(triggers);
+    const previous = applied.find((a) => a.name === req.name);
+    const op: StepOp =
+      previous === undefined
+        ? "create"
+        : previous.triggers !== undefined && previous.triggers !== triggersDigest
+          ? "replace"
+          : opts.rerun || previous.inputs !== inputsDigest || previous.outputs === undefined
+            ? "update"
+            : "same";
+    if (op === "same" && previous?.outputs) {
+      const at = Date.now() - t0;
+      steps.push({ name: req.name, host: hostOf(req.name), op, changed: false, detail: "", startMs: at, endMs: at });
+      return { id: `${req.name}-id`, state: { ...req.rawInputs, ...previous.outputs } };
     }
     const run = async () => {
       const inputs = req.rawInputs as {
@@ -144,17 +200,21 @@ export async function upInProcess(opts: UpOptions = {}): Promise<EngineResult> {
         }
       } catch (err) {
         sessions.drop(conn);
+        unfinished(req.name);
         throw new StepError(`step ${req.name} on host ${host}: ${(err as Error).message}`);
       }
-      if (result.code !== 0)
+      if (result.code !== 0) {
+        unfinished(req.name);
         throw new StepError(
           `step ${req.name} on host ${host} failed (exit ${result.code}):\n${result.stderr.trim().split("\n").slice(-8).join("\n")}`,
         );
+      }
       const line = result.stdout.split("\n").find((l) => /^TESTBED (changed|unchanged)/.test(l)) ?? "";
       const m = /^TESTBED (changed|unchanged) ?(.*)$/.exec(line);
       steps.push({
         name: req.name,
         host,
+        op,
         changed: m?.[1] === "changed",
         detail: m?.[2] ?? "",
         startMs,
@@ -162,10 +222,20 @@ export async function upInProcess(opts: UpOptions = {}): Promise<EngineResult> {
       });
       opts.onStep?.("end", req.name, line);
       // The latest inputs win, as in Pulumi's state: a delete must use the current connection and script.
-      const entry = { name: req.name, connection: conn, delete: inputs.delete, stdin: inputs.stdin };
+      const entry: Applied = {
+        name: req.name,
+        connection: conn,
+        delete: inputs.delete,
+        stdin: inputs.stdin,
+        inputs: inputsDigest,
+        triggers: triggersDigest,
+        outputs: { stdout: result.stdout, stderr: result.stderr },
+      };
       const i = applied.findIndex((a) => a.name === req.name);
-      if (i >= 0) applied[i] = entry;
-      else applied.push(entry);
+      if (i >= 0) {
+        if (op === "replace") replaced.push(applied[i]);
+        applied[i] = entry;
+      } else applied.push(entry);
       saveApplied(applied);
       return { id: `${req.name}-id`, state: { ...req.rawInputs, stdout: result.stdout, stderr: result.stderr } };
     };
@@ -186,6 +256,26 @@ export async function upInProcess(opts: UpOptions = {}): Promise<EngineResult> {
       preview: false,
       newResource,
     });
+    // Then the deletes Pulumi leaves for the end: old halves of replacements, and steps the program no longer has.
+    const gone = applied.filter((a) => !registered.has(a.name)).reverse();
+    for (const old of [...replaced.reverse(), ...gone]) {
+      opts.onStep?.("start", old.name);
+      const startMs = Date.now() - t0;
+      const d = await runDelete(sessions, old);
+      const endMs = Date.now() - t0;
+      steps.push({
+        name: old.name,
+        host: hostOf(old.name),
+        op: "delete",
+        changed: d.changed,
+        detail: d.detail,
+        startMs,
+        endMs,
+      });
+      opts.onStep?.("end", old.name, d.line);
+      if (gone.includes(old)) applied.splice(applied.indexOf(old), 1);
+      saveApplied(applied);
+    }
     return { steps, outputs, resources, wallMs: Date.now() - t0, sessionsPerHost: { ...sessions.opened } };
   } finally {
     await sessions.closeAll();
@@ -212,6 +302,7 @@ export function up(opts: UpOptions = {}): Promise<EngineResult> {
   if (opts.serial) args.push("--serial");
   if (opts.stack) args.push("--stack-file", opts.stack);
   if (opts.cutAt) args.push("--cut-at", opts.cutAt);
+  if (opts.rerun) args.push("--rerun");
   return new Promise((resolve, reject) => {
     const child = spawn("node", args, { stdio: ["ignore", "ignore", "pipe"] });
     let buffer = "";
@@ -251,6 +342,16 @@ function saveApplied(applied: Applied[]): void {
   fs.writeFileSync(STATE_FILE, JSON.stringify(applied), { mode: 0o600 });
 }
 
+/** Runs one saved step's delete with the inputs it was last run with (its connection and script). */
+async function runDelete(sessions: Sessions, a: Applied): Promise<{ changed: boolean; detail: string; line?: string }> {
+  if (!a.delete) return { changed: false, detail: "" };
+  const session = await sessions.get(a.connection, hostOf(a.name));
+  const r = await session.exec(a.delete, { stdin: a.stdin });
+  if (r.code !== 0) throw new StepError(`delete of ${a.name} failed (exit ${r.code}): ${r.stderr.trim()}`);
+  const m = /^TESTBED (changed|unchanged) ?(.*)$/m.exec(r.stdout);
+  return { changed: m?.[1] === "changed", detail: m?.[2] ?? "", line: m?.[0] };
+}
+
 /** Runs every applied step's delete, newest first (a reverse topological order), then forgets them. */
 export async function destroy(onStep?: UpOptions["onStep"]): Promise<StepRun[]> {
   const applied = loadApplied();
@@ -261,19 +362,17 @@ export async function destroy(onStep?: UpOptions["onStep"]): Promise<StepRun[]> 
     for (const a of [...applied].reverse()) {
       if (!a.delete) continue;
       onStep?.("start", a.name);
-      const session = await sessions.get(a.connection, hostOf(a.name));
-      const r = await session.exec(a.delete, { stdin: a.stdin });
-      if (r.code !== 0) throw new StepError(`delete of ${a.name} failed (exit ${r.code}): ${r.stderr.trim()}`);
-      const m = /^TESTBED (changed|unchanged) ?(.*)$/m.exec(r.stdout);
+      const d = await runDelete(sessions, a);
       runs.push({
         name: a.name,
         host: hostOf(a.name),
-        changed: m?.[1] === "changed",
-        detail: m?.[2] ?? "",
+        op: "delete",
+        changed: d.changed,
+        detail: d.detail,
         startMs: 0,
         endMs: Date.now() - t0,
       });
-      onStep?.("end", a.name, m?.[0]);
+      onStep?.("end", a.name, d.line);
       saveApplied(applied.filter((x) => !runs.some((d) => d.name === x.name)));
     }
   } finally {

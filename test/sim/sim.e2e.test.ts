@@ -26,13 +26,26 @@ async function failingUp(opts: Parameters<typeof up>[0] = {}): Promise<{ error: 
   return { error, ran };
 }
 
-/** After a fault is cleared, a re-run must converge: it succeeds and leaves the hosts as a clean run would. */
+/**
+ * After a fault is cleared, a re-run must converge: it succeeds, and running every step once more (not only those
+ * Pulumi would re-run) changes nothing, as on hosts a clean run left.
+ */
 async function expectConverges(): Promise<void> {
   const r = await up();
   expect(r.steps).toHaveLength(23);
-  const again = await up();
+  const again = await up({ rerun: true });
+  expect(again.steps.map((s) => s.op)).toEqual(Array(23).fill("update"));
   expect(again.steps.filter((s) => s.changed).map((s) => s.name)).toEqual([]);
 }
+
+/** Steps that measure a disk: a change of the measurement size re-runs these and only these. */
+const MEASUREMENTS = [
+  "k3s-cp/disk-gate-k3s",
+  "karmada-host/disk-gate-k3s",
+  "karmada-host/disk-gate-karmada-etcd",
+  "nuc/fsync-after",
+  "nuc/fsync-before",
+];
 
 const cli = (...args: string[]) =>
   spawnSync("node", [path.resolve(__dirname, "../../scripts/testbed.js"), ...args], {
@@ -43,6 +56,7 @@ const cli = (...args: string[]) =>
 // The real program against real SSH hosts: root and the Debian packages are needed (CI has both).
 describe.runIf(simAvailable())("the simulated testbed, end to end", () => {
   let baseline: Record<string, string[]>;
+  let firstOutputs: Record<string, unknown>;
   beforeAll(() => {
     simDown();
     simUp();
@@ -52,8 +66,10 @@ describe.runIf(simAvailable())("the simulated testbed, end to end", () => {
 
   it("provisions the sim stack over SSH: VMs behind the nuc, gates passed, secrets masked", async () => {
     const r = await up();
+    firstOutputs = r.outputs;
     const names = r.steps.map((s) => s.name);
     expect(names).toHaveLength(23);
+    expect(new Set(r.steps.map((s) => s.op))).toEqual(new Set(["create"]));
     for (const host of ["nuc", "pi", "jetson", "k3s-cp", "karmada-host"]) expect(names).toContain(`${host}/reachable`);
     // Order: tuning after the first measurement, gates after tuning, k3s server after its gate, agents after it.
     const end = (n: string) => r.steps.find((s) => s.name === n)!.endMs;
@@ -80,12 +96,41 @@ describe.runIf(simAvailable())("the simulated testbed, end to end", () => {
     expect(spawnSync("bash", ["-c", "exec 3<>/dev/tcp/198.19.0.21/22"], { timeout: 5000 }).status).not.toBe(0);
   });
 
-  it("a second up changes nothing on any host", async () => {
+  it("a second up changes nothing on any host: it runs nothing, as pulumi up; forced to run everything, nothing changes", async () => {
     const before = overlaySnapshot();
-    const r = await up();
-    expect(r.steps.filter((s) => s.changed).map((s) => s.name)).toEqual([]);
+    // Unchanged inputs: Pulumi runs no step and opens no connection; the outputs are those of the first up.
+    const same = await up();
+    expect(same.steps.map((s) => s.op)).toEqual(Array(23).fill("same"));
+    expect(same.sessionsPerHost).toEqual({});
+    expect(same.outputs).toEqual(firstOutputs);
+    expect(overlaySnapshot()).toEqual(before);
+    // Every step run again (as after an upgrade that changes every script): each finds its work done.
+    const again = await up({ rerun: true });
+    expect(again.steps.filter((s) => s.changed).map((s) => s.name)).toEqual([]);
     expect(overlaySnapshot()).toEqual(before);
   });
+
+  it(
+    "a changed measurement size re-runs the measurements only, and k3s stays installed",
+    { timeout: 180_000 },
+    async () => {
+      const stack = simStackWith((c) => (c["testbed:diskGate"] = { sizeMiB: 1 }));
+      const r = await up({ stack });
+      const ran = r.steps.filter((s) => s.op !== "same").map((s) => s.name);
+      // k3s servers re-run only if a gate's verdict changed (pass -> warn), never for the figure alone; nothing is
+      // replaced or deleted (a replaced install would be uninstalled by its old half's delete).
+      expect(ran.filter((n) => !MEASUREMENTS.includes(n) && !n.endsWith("/k3s-server"))).toEqual([]);
+      expect(ran).toEqual(expect.arrayContaining(MEASUREMENTS));
+      expect(r.steps.filter((s) => s.op === "replace" || s.op === "delete")).toEqual([]);
+      for (const host of ["k3s-cp", "karmada-host"]) expect(overlayFiles(host)).toContain("/usr/local/bin/k3s");
+      // Back to the stack's own size: the measurements run again, and the cluster is still there.
+      const back = await up();
+      expect(back.steps.filter((s) => s.op === "update").map((s) => s.name)).toEqual(
+        expect.arrayContaining(MEASUREMENTS),
+      );
+      for (const host of ["k3s-cp", "karmada-host"]) expect(overlayFiles(host)).toContain("/usr/local/bin/k3s");
+    },
+  );
 
   it("status --json lists every host answering SSH", () => {
     const r = cli("sim", "status", "--json");
@@ -120,7 +165,7 @@ describe.runIf(simAvailable())("the simulated testbed, end to end", () => {
       async () => {
         // The nuc's "before" measurement runs for seconds: the cut lands in the middle of fio (and of whatever else
         // runs on the nuc then, such as the VM launches).
-        const { error, ran } = await failingUp({ cutAt: "nuc/fsync-before" });
+        const { error, ran } = await failingUp({ cutAt: "nuc/fsync-before", rerun: true });
         expect(error.message).toMatch(/^step nuc\/\S+ on host nuc: host nuc: the connection closed before/);
         expect(ran).not.toContain("nuc/fsync-before");
         await expectConverges();
@@ -132,7 +177,7 @@ describe.runIf(simAvailable())("the simulated testbed, end to end", () => {
       { timeout: 180_000 },
       async () => {
         // The VM's sshd sessions die; the nuc relays only the end of the stream (this used to hang the run).
-        const { error, ran } = await failingUp({ cutAt: "k3s-cp/disk-gate-k3s" });
+        const { error, ran } = await failingUp({ cutAt: "k3s-cp/disk-gate-k3s", rerun: true });
         expect(error.message).toMatch(
           /^step k3s-cp\/disk-gate-k3s on host k3s-cp: host k3s-cp: the connection closed before the command finished/,
         );
@@ -147,7 +192,8 @@ describe.runIf(simAvailable())("the simulated testbed, end to end", () => {
       async () => {
         const pinned = loadState().hosts.find((h) => h.name === "jetson")!.hostKey!;
         restartHost("jetson", { newHostKey: true });
-        const { error, ran } = await failingUp();
+        // Every step runs (an up with unchanged inputs would not connect to the jetson at all, as Pulumi would not).
+        const { error, ran } = await failingUp({ rerun: true });
         expect(error.message).toMatch(
           /^step jetson\/reachable on host jetson: host jetson: SSH host key mismatch: the spec pins SHA256:\S+, the host presented SHA256:\S+\./,
         );
@@ -163,7 +209,7 @@ describe.runIf(simAvailable())("the simulated testbed, end to end", () => {
       { timeout: 180_000 },
       async () => {
         stopHost("jetson");
-        const { error, ran } = await failingUp();
+        const { error, ran } = await failingUp({ rerun: true });
         expect(error.message).toMatch(
           /^step jetson\/reachable on host jetson: host jetson: cannot connect to testbed@198\.18\.0\.12:22: /,
         );
