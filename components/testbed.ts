@@ -50,7 +50,7 @@ export class Testbed extends pulumi.ComponentResource {
       const remote = this.hosts[host.name];
       const before = new DiskLatencyCheck(
         `${host.name}-fsync-before`,
-        { host: remote, role: "fsync-before", zfs: { dataset, label: "before" }, sizeMiB },
+        { host: remote, role: "fsync-before", zfs: { dataset, label: "before", asRecorded: true }, sizeMiB },
         { parent: this },
       );
       const tuning = new ZfsTuning(

@@ -4,6 +4,7 @@ import type { RemoteHost } from "../remote/host";
 import { type StepScript, parseResult, shq } from "../remote/script";
 import { type FioResult, fioScriptBody, parseFioJson } from "./fio";
 import { type DiskThresholds, explainVerdict, verdict } from "./thresholds";
+import { recordFile } from "./zfs";
 
 /** Directories the measurement created (so delete removes only those, and only when etcd left them empty). */
 export const CREATED_DIRS = "/var/lib/testbed/created-dirs";
@@ -49,21 +50,41 @@ fi`,
  * dataset's properties, is mounted, measured and destroyed. Works whatever the dataset's own mountpoint is
  * (Incus pools are often mountpoint=none).
  */
-export function zfsLatencyScript(host: string, dataset: string, label: string, sizeMiB: number): StepScript {
+export function zfsLatencyScript(
+  host: string,
+  dataset: string,
+  label: string,
+  sizeMiB: number,
+  opts: { asRecorded?: boolean } = {},
+): StepScript {
   const child = shq(`${dataset}/testbed-fio-${label}`);
   const mount = `${ZFS_PROBE_MOUNT}-${label}`;
+  const record = shq(recordFile(dataset));
   // A just-unmounted dataset can be "busy" for a moment (zfs-fuse, and OpenZFS with a lingering reader): retry.
   const destroy = `for i in 1 2 3 4 5 6 7 8 9 10; do zfs list -H ${child} >/dev/null 2>&1 || break; zfs destroy ${child} >/dev/null 2>&1 && break; sleep 0.5; done; rmdir ${shq(mount)} 2>/dev/null || true`;
+  // "before", once the dataset has been tuned (a re-run after an upgrade or a new size): the child dataset gets the
+  // values the tuning step recorded before its first change, so "before" keeps measuring the original settings.
+  const recorded = opts.asRecorded
+    ? `
+if [ -s ${record} ]; then
+  while IFS=$'\t' read -r prop value source; do create_opts+=(-o "$prop=$value"); done < ${record}
+fi`
+    : "";
   return {
     create: `
 cleanup() { ${destroy}; }
 cleanup
 mkdir -p ${shq(mount)}
-zfs create -o mountpoint=${shq(mount)} ${child} || fail "host ${host}: cannot create the measurement dataset ${dataset}/testbed-fio-${label}"
+create_opts=()${recorded}
+zfs create -o mountpoint=${shq(mount)} "\${create_opts[@]}" ${child} || fail "host ${host}: cannot create the measurement dataset ${dataset}/testbed-fio-${label}"
 trap cleanup EXIT
 [ "$(zfs get -H -o value mounted ${child})" = yes ] || fail "host ${host}: the measurement dataset ${dataset}/testbed-fio-${label} did not mount at ${mount}"
+as=""
+if [ \${#create_opts[@]} -gt 0 ]; then
+  as="; with the settings recorded before tuning: $(zfs get -H -p -o property,value "$(awk -F'\t' '{printf "%s%s", (NR>1 ? "," : ""), $1}' ${record})" ${child} | tr '\t\n' '= ' | sed 's/ $//')"
+fi
 ${measureLines(host, mount, sizeMiB)}
-unchanged "measured fdatasync latency on ${dataset} (${label})"`,
+unchanged "measured fdatasync latency on ${dataset} (${label}$as)"`,
     delete: `
 if zfs list -H ${child} >/dev/null 2>&1; then ${destroy}; changed "removed ${dataset}/testbed-fio-${label}"; else unchanged "nothing to remove"; fi`,
   };
@@ -122,8 +143,11 @@ export interface DiskLatencyCheckArgs {
   role: string;
   /** Measure this directory ... */
   path?: string;
-  /** ... or this ZFS dataset (through a child dataset), labelled e.g. "before"/"after". */
-  zfs?: { dataset: string; label: string };
+  /**
+   * ... or this ZFS dataset (through a child dataset), labelled e.g. "before"/"after"; asRecorded: once tuned, give
+   * the child the properties recorded before tuning (what "before" means on a re-run).
+   */
+  zfs?: { dataset: string; label: string; asRecorded?: boolean };
   sizeMiB: number;
   dependsOn?: pulumi.Input<pulumi.Resource>[];
 }
@@ -137,7 +161,7 @@ export class DiskLatencyCheck extends pulumi.ComponentResource {
     super("testbed:storage:DiskLatencyCheck", name, {}, opts);
     const host = args.host.name;
     const script = args.zfs
-      ? zfsLatencyScript(host, args.zfs.dataset, args.zfs.label, args.sizeMiB)
+      ? zfsLatencyScript(host, args.zfs.dataset, args.zfs.label, args.sizeMiB, { asRecorded: args.zfs.asRecorded })
       : diskLatencyScript(host, args.path ?? "/", args.sizeMiB);
     this.step = args.host.step(args.role, script, { parent: this, dependsOn: args.dependsOn });
     this.result = this.step.stdout.apply(resultOf);

@@ -98,6 +98,29 @@ zfs list -H -o name; ls /var/lib/testbed`,
     expect(left).toBe(`${pool}\nzfs\n`);
   });
 
+  it('measures "before" with the recorded original settings once the dataset is tuned (a re-run)', () => {
+    const before = bundle("nuc/fsync-before", zfsLatencyScript("nuc", pool, "before", 0.125, { asRecorded: true }));
+    const r = zfs(
+      `set -e
+bash -s -- create < $FILES/before; echo ---
+bash -s -- create < $FILES/tune >/dev/null
+bash -s -- create < $FILES/before; echo ---
+${get}; echo ---
+zfs list -H -o name`,
+      { before, tune },
+    );
+    expect(r.code, r.stderr).toBe(0);
+    const [first, again, parent, left] = r.stdout.split("---\n");
+    expect(first).toContain(`TESTBED unchanged measured fdatasync latency on ${pool} (before)`);
+    // The parent stays tuned; the measurement's own dataset had the values zfs reported before the tuning.
+    expect(again).toContain(
+      `TESTBED unchanged measured fdatasync latency on ${pool} (before; with the settings recorded before tuning: atime=on recordsize=131072)`,
+    );
+    expect(resultOf(again).syncs).toBe(56);
+    expect(parent).toBe("atime\toff\tlocal\nrecordsize\t8K\tlocal\n");
+    expect(left).toBe(`${pool}\n`);
+  });
+
   it("says which datasets exist when the spec names a missing one", () => {
     const s = bundle("nuc/zfs-tuning", zfsTuningScript("nuc", "tank/vms", { atime: "off" }));
     const r = zfs(`bash -s -- create < $FILES/s`, { s });

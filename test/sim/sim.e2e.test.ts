@@ -122,6 +122,10 @@ describe.runIf(simAvailable())("the simulated testbed, end to end", () => {
       expect(ran.filter((n) => !MEASUREMENTS.includes(n) && !n.endsWith("/k3s-server"))).toEqual([]);
       expect(ran).toEqual(expect.arrayContaining(MEASUREMENTS));
       expect(r.steps.filter((s) => s.op === "replace" || s.op === "delete")).toEqual([]);
+      // "before" is measured again on a tuned pool: with the settings recorded before the tuning, not the tuned ones.
+      expect(r.steps.find((s) => s.name === "nuc/fsync-before")?.detail).toBe(
+        "measured fdatasync latency on default (before; with the settings recorded before tuning: atime=on recordsize=131072)",
+      );
       for (const host of ["k3s-cp", "karmada-host"]) expect(overlayFiles(host)).toContain("/usr/local/bin/k3s");
       // Back to the stack's own size: the measurements run again, and the cluster is still there.
       const back = await up();
