@@ -67,7 +67,7 @@ export function zfsLatencyScript(
   const recorded = opts.asRecorded
     ? `
 if [ -s ${record} ]; then
-  while IFS=$'\t' read -r prop value source; do create_opts+=(-o "$prop=$value"); done < ${record}
+  while IFS=$'\t' read -r prop value source; do create_opts+=(-o "$prop=$value"); recorded_props+=("$prop"); done < ${record}
 fi`
     : "";
   return {
@@ -75,13 +75,13 @@ fi`
 cleanup() { ${destroy}; }
 cleanup
 mkdir -p ${shq(mount)}
-create_opts=()${recorded}
+create_opts=(); recorded_props=()${recorded}
 zfs create -o mountpoint=${shq(mount)} "\${create_opts[@]}" ${child} || fail "host ${host}: cannot create the measurement dataset ${dataset}/testbed-fio-${label}"
 trap cleanup EXIT
 [ "$(zfs get -H -o value mounted ${child})" = yes ] || fail "host ${host}: the measurement dataset ${dataset}/testbed-fio-${label} did not mount at ${mount}"
 as=""
-if [ \${#create_opts[@]} -gt 0 ]; then
-  as="; with the settings recorded before tuning: $(zfs get -H -p -o property,value "$(awk -F'\t' '{printf "%s%s", (NR>1 ? "," : ""), $1}' ${record})" ${child} | tr '\t\n' '= ' | sed 's/ $//')"
+if [ \${#recorded_props[@]} -gt 0 ]; then
+  as="; with the settings recorded before tuning: $(zfs get -H -p -o property,value "$(IFS=,; echo "\${recorded_props[*]}")" ${child} | tr '\t\n' '= ' | sed 's/ $//')"
 fi
 ${measureLines(host, mount, sizeMiB)}
 unchanged "measured fdatasync latency on ${dataset} (${label}$as)"`,

@@ -3,6 +3,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import stableStringify from "fast-json-stable-stringify";
 import { type SshConnection, type SshSession, openSession } from "../../components/remote/session";
+import { parseResult } from "../../components/remote/script";
 import { readStackConfig } from "../../components/spec";
 import { type NewResourceRequest, type RecordedResource, runProgram } from "../../scripts/lib/mockRun";
 import { REPO, SIM_DIR, SIM_STACK, cutConnections } from "./hosts";
@@ -209,18 +210,17 @@ export async function upInProcess(opts: UpOptions = {}): Promise<EngineResult> {
           `step ${req.name} on host ${host} failed (exit ${result.code}):\n${result.stderr.trim().split("\n").slice(-8).join("\n")}`,
         );
       }
-      const line = result.stdout.split("\n").find((l) => /^TESTBED (changed|unchanged)/.test(l)) ?? "";
-      const m = /^TESTBED (changed|unchanged) ?(.*)$/.exec(line);
+      const done = outcome(result.stdout, req.name, host);
       steps.push({
         name: req.name,
         host,
         op,
-        changed: m?.[1] === "changed",
-        detail: m?.[2] ?? "",
+        changed: done.changed,
+        detail: done.detail,
         startMs,
         endMs: Date.now() - t0,
       });
-      opts.onStep?.("end", req.name, line);
+      opts.onStep?.("end", req.name, done.line);
       // The latest inputs win, as in Pulumi's state: a delete must use the current connection and script.
       const entry: Applied = {
         name: req.name,
@@ -342,14 +342,29 @@ function saveApplied(applied: Applied[]): void {
   fs.writeFileSync(STATE_FILE, JSON.stringify(applied), { mode: 0o600 });
 }
 
+/** A step's result line, read with the program's own parser; a step that printed none is an error naming it. */
+export function outcome(
+  stdout: string,
+  step: string,
+  host: string,
+): { changed: boolean; detail: string; line: string } {
+  let r;
+  try {
+    r = parseResult(stdout);
+  } catch (err) {
+    throw new StepError(`step ${step} on host ${host}: ${(err as Error).message}`);
+  }
+  return { ...r, line: `TESTBED ${r.changed ? "changed" : "unchanged"} ${r.detail}`.trimEnd() };
+}
+
 /** Runs one saved step's delete with the inputs it was last run with (its connection and script). */
 async function runDelete(sessions: Sessions, a: Applied): Promise<{ changed: boolean; detail: string; line?: string }> {
   if (!a.delete) return { changed: false, detail: "" };
   const session = await sessions.get(a.connection, hostOf(a.name));
   const r = await session.exec(a.delete, { stdin: a.stdin });
   if (r.code !== 0) throw new StepError(`delete of ${a.name} failed (exit ${r.code}): ${r.stderr.trim()}`);
-  const m = /^TESTBED (changed|unchanged) ?(.*)$/m.exec(r.stdout);
-  return { changed: m?.[1] === "changed", detail: m?.[2] ?? "", line: m?.[0] };
+  const { changed, detail, line } = outcome(r.stdout, `${a.name} (delete)`, hostOf(a.name));
+  return { changed, detail, line };
 }
 
 /** Runs every applied step's delete, newest first (a reverse topological order), then forgets them. */
