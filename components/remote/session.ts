@@ -1,4 +1,6 @@
 import { createHash } from "node:crypto";
+import { Socket } from "node:net";
+import type { Duplex } from "node:stream";
 import { Client, type ClientChannel, type ConnectConfig } from "ssh2";
 
 /**
@@ -48,6 +50,8 @@ export const DEFAULT_PER_DIAL_TIMEOUT_S = 15;
 export const KEEPALIVE_INTERVAL_MS = 5000;
 /** Pause between dials: long enough for a rebooting host's sshd, short enough to notice a fast recovery. */
 export const DIAL_RETRY_DELAY_MS = 1000;
+/** How long a disconnect waits for the peer to close before the socket is dropped. */
+export const CLOSE_GRACE_MS = 2000;
 
 /** The SHA256 fingerprint ssh-keygen -l prints, of an authorized_keys line or a raw key blob. */
 export function fingerprint(key: string | Buffer): string {
@@ -75,6 +79,8 @@ interface Dialed {
   client: Client;
   /** The forwarded channel through the jump host, when there is one. */
   sock?: ClientChannel;
+  /** What the client talks over: its own TCP socket, or that channel. Destroying it drops the connection. */
+  transport: Duplex;
 }
 
 function connectConfig(
@@ -103,15 +109,40 @@ function connectConfig(
   return config;
 }
 
-function dialOnce(config: ConnectConfig, sock?: ClientChannel): Promise<Client> {
+function dialOnce(config: ConnectConfig, sock?: ClientChannel): Promise<Dialed> {
+  // The TCP socket is ours, not ssh2's, so that a disconnect the peer never answers can be cut (see closeClient).
+  const transport: Duplex = sock ?? new Socket().connect({ host: config.host as string, port: config.port as number });
   return new Promise((resolve, reject) => {
     const client = new Client();
-    client.once("ready", () => resolve(client));
+    client.once("ready", () => resolve({ client, sock, transport }));
     client.once("error", (err) => {
       client.end();
+      transport.destroy();
       reject(err);
     });
-    client.connect(sock ? { ...config, sock } : config);
+    client.connect({ ...config, sock: transport as ConnectConfig["sock"] });
+  });
+}
+
+/**
+ * Ends a connection and waits until it is closed. ssh2's end() only half-closes the socket: a peer that vanished
+ * (a host powered off, its link gone) never answers, and the socket would keep the process alive for the minutes
+ * TCP retransmits. After `graceMs` the transport is destroyed.
+ */
+function closeClient(client: Client, transport: Duplex, graceMs = CLOSE_GRACE_MS): Promise<void> {
+  if (transport.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    // A forwarded channel whose jump host is gone may never report "close" either: stop waiting all the same.
+    const timer = setTimeout(() => {
+      transport.destroy();
+      done();
+    }, graceMs);
+    transport.once("close", done);
+    client.end();
   });
 }
 
@@ -127,7 +158,7 @@ async function dial(conn: Omit<SshConnection, "proxy">, label: string, via?: Cli
         sock = await new Promise<ClientChannel>((resolve, reject) =>
           via.forwardOut("127.0.0.1", 0, conn.host, conn.port ?? 22, (err, ch) => (err ? reject(err) : resolve(ch))),
         );
-      return { client: await dialOnce(config, sock), sock };
+      return await dialOnce(config, sock);
     } catch (err) {
       if (mismatch) throw mismatch;
       lastError = err;
@@ -146,16 +177,17 @@ async function dial(conn: Omit<SshConnection, "proxy">, label: string, via?: Cli
 /** Opens a session (through the jump host if `proxy` is set). `label` names the host in errors. */
 export async function openSession(conn: SshConnection, opts: { label?: string } = {}): Promise<SshSession> {
   const label = opts.label ?? conn.host;
-  let jump: Client | undefined;
-  if (conn.proxy) jump = (await dial(conn.proxy, `${label}'s jump host ${conn.proxy.host}`)).client;
-  let target: Client;
-  let sock: ClientChannel | undefined;
+  let jumped: Dialed | undefined;
+  if (conn.proxy) jumped = await dial(conn.proxy, `${label}'s jump host ${conn.proxy.host}`);
+  const jump = jumped?.client;
+  let dialed: Dialed;
   try {
-    ({ client: target, sock } = await dial(conn, label, jump));
+    dialed = await dial(conn, label, jump);
   } catch (err) {
-    jump?.end();
+    if (jumped) await closeClient(jumped.client, jumped.transport);
     throw err;
   }
+  const { client: target, sock } = dialed;
   // A connection that drops (or whose jump host drops) fails every command still running on it.
   const pending = new Set<(err: Error) => void>();
   const dropped = (why: string) => () => {
@@ -205,9 +237,10 @@ export async function openSession(conn: SshConnection, opts: { label?: string } 
           stream.end(o.stdin ?? "");
         });
       }),
+    // The target first (its disconnect travels through the jump host), then the jump host.
     dispose: async () => {
-      target.end();
-      jump?.end();
+      await closeClient(target, dialed.transport);
+      if (jumped) await closeClient(jumped.client, jumped.transport);
     },
   };
 }

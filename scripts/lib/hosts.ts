@@ -40,7 +40,7 @@ export function localRunner(prefix: string[] = []): ScriptRunner {
 export const runLocally: ScriptRunner = localRunner();
 
 /** The SSH connection for a host of the spec, as the program builds it (pinned key, jump host). */
-async function connectionOf(spec: TestbedSpec, host: HostSpec): Promise<SshConnection> {
+export async function connectionOf(spec: TestbedSpec, host: HostSpec): Promise<SshConnection> {
   const base = (h: HostSpec, address: string, hostKey?: string): SshConnection => ({
     host: address,
     port: h.port,

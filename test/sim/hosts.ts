@@ -244,8 +244,9 @@ function boot_(host: SimHost, boot: BootOptions): void {
 }
 
 /**
- * Restarts a host (its overlays, users and host key persist), optionally with a fault: a slow disk, or a new
- * SSH host key (as after a reinstall).
+ * Restarts a host's sshd (its overlays, users and host key persist), optionally with a fault: a slow disk, or a
+ * new SSH host key (as after a reinstall). Daemons started on it (the k3s double) keep running, as the services
+ * a real reboot would restart.
  */
 export function restartHost(name: string, faults: { slowDiskUs?: number; newHostKey?: boolean } = {}): SimHost {
   const state = loadState();
@@ -442,21 +443,32 @@ function killTree(pid: number): void {
   }
 }
 
+/**
+ * Kills every process left in a host's network namespace. The process group is not enough: sshd puts each
+ * connection in a session of its own (setsid), and a daemon started over SSH (the k3s double) does the same.
+ * Deleting the namespace's name would leave them running in an unnamed namespace, unreachable.
+ */
+function killNetns(netns: string): void {
+  sh(`ip netns pids ${netns} 2>/dev/null | xargs -r kill -9 2>/dev/null || true`, { allowFail: true });
+}
+
 /** Stops a VM host and forgets it (the Incus double's delete). */
 export function stopVm(name: string): void {
   const h = loadState().hosts.find((x) => x.name === name && x.kind === "vm");
   if (!h) return;
   if (h.pid) killTree(h.pid);
+  killNetns(h.netns);
   for (const l of h.links) sh(`ip link del ${l} 2>/dev/null || true`);
   sh(`ip netns del ${h.netns} 2>/dev/null || true`);
   fs.rmSync(path.join(SIM_DIR, "hosts", name), { recursive: true, force: true });
   withStateLock(() => saveState({ hosts: loadState().hosts.filter((x) => x.name !== name) }));
 }
 
-/** Stops one host (used by the "host down" fault) without forgetting it. */
+/** Stops one host (used by the "host down" fault) without forgetting it: nothing of it keeps running. */
 export function stopHost(name: string): void {
   const h = loadState().hosts.find((x) => x.name === name);
   if (h?.pid) killTree(h.pid);
+  if (h) killNetns(h.netns);
 }
 
 /** Removes every namespace, process, link and overlay the sim made, VMs included. */
@@ -474,6 +486,7 @@ export function simDown(): void {
         },
       );
     }
+    killNetns(h.netns);
     for (const l of h.links) sh(`ip link del ${l} 2>/dev/null || true`);
     sh(`ip netns del ${h.netns} 2>/dev/null || true`);
   }

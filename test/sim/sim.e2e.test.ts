@@ -9,6 +9,28 @@ import { destroy, up } from "./engine";
 import { etcdLog, startEtcd, stopEtcd } from "./etcdProof";
 import { overlaySnapshot, simAvailable, simStackWith } from "./helpers";
 import { loadState, overlayFiles, pinCurrentHostKey, restartHost, simDown, simStatus, simUp, stopHost } from "./hosts";
+import { connectionOf, loadStackSpec } from "../../scripts/lib/hosts";
+import { openSession } from "../../components/remote/session";
+
+/** The TCP connections this process still holds to an address (ss lists a socket with its owner until it is released). */
+const ownSocketsTo = (address: string): string[] =>
+  spawnSync("ss", ["-tnpH", "dst", address], { encoding: "utf8" })
+    .stdout.split("\n")
+    .filter((l) => l.includes(`pid=${process.pid},`));
+
+/** Processes living in any of these network namespaces (by inode), whether or not the namespace still has a name. */
+const processesIn = (netns: Set<number>): string[] =>
+  fs
+    .readdirSync("/proc")
+    .filter((d) => /^\d+$/.test(d))
+    .filter((pid) => {
+      try {
+        return netns.has(fs.statSync(`/proc/${pid}/ns/net`).ino);
+      } catch {
+        return false; // exited meanwhile
+      }
+    })
+    .map((pid) => `${pid} ${fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " ").trim()}`);
 
 /** Runs up, expecting it to fail; returns the error and the steps that ran. */
 async function failingUp(opts: Parameters<typeof up>[0] = {}): Promise<{ error: Error; ran: string[] }> {
@@ -303,8 +325,33 @@ describe.runIf(simAvailable())("the simulated testbed, end to end", () => {
       expect([h.name, overlayFiles(h.name).filter((f) => !baseline[h.name].includes(f))]).toEqual([h.name, []]);
   });
 
-  it("sim down leaves no namespace, mount or process", () => {
+  it("a disconnect the host never answers is cut: no socket is left holding the process", async () => {
+    const pi = loadState().hosts.find((h) => h.name === "pi")!;
+    const spec = loadStackSpec({ stack: "sim" });
+    const session = await openSession(await connectionOf(spec, spec.hosts.pi), { label: "pi" });
+    expect((await session.exec("true")).code).toBe(0);
+    expect(ownSocketsTo(pi.address)).toHaveLength(1);
+    // The pi's link goes away, its sshd still running: the disconnect is never answered.
+    spawnSync("ip", ["link", "set", pi.links[0], "down"]);
+    try {
+      await session.dispose();
+      expect(ownSocketsTo(pi.address)).toEqual([]);
+    } finally {
+      spawnSync("ip", ["link", "set", pi.links[0], "up"]);
+    }
+  });
+
+  it("sim down leaves no namespace, mount or process", async () => {
+    // What sim down must clean up even so: an SSH session still open, and a daemon started over it in a session
+    // of its own (as sshd's per-connection processes and the k3s double's server are).
+    const spec = loadStackSpec({ stack: "sim" });
+    const open = await openSession(await connectionOf(spec, spec.hosts.jetson), { label: "jetson" });
+    expect((await open.exec("setsid sleep 600 </dev/null >/dev/null 2>&1 &")).code).toBe(0);
+    const namespaces = new Set(loadState().hosts.map((h) => fs.statSync(`/run/netns/${h.netns}`).ino));
+    expect(processesIn(namespaces).some((p) => / sleep 600$/.test(p))).toBe(true);
     simDown();
+    await open.dispose();
+    expect(processesIn(namespaces)).toEqual([]);
     expect(spawnSync("ip", ["netns", "list"], { encoding: "utf8" }).stdout).not.toMatch(/tbs-/);
     expect(spawnSync("pgrep", ["-f", "sshd_config_sim|zfs-fuse --pidfile .*\\.sim|k3s-double"]).status).toBe(1);
     expect(spawnSync("ip", ["link", "show", "tbsim0"]).status).not.toBe(0);
