@@ -41,9 +41,13 @@ export class Testbed extends pulumi.ComponentResource {
     // pool: measured during it, "before" would be inflated and the before/after ratio would flatter the tuning.
     const properties = spec.zfs.resolvedProperties;
     const { dataset } = spec.zfs;
-    // Measurements that share a physical disk (a hypervisor's pool and its VMs' disks) run one after another:
-    // concurrent fio jobs would inflate each other's p99 and could fail a gate that alone would pass.
+    // Measurements that share a physical disk (a hypervisor's pool and its VMs' disks) run one after another, and
+    // nothing else writes to that disk meanwhile: concurrent fio jobs, a VM launch (a whole image) or a k3s install
+    // (its binary, data and images, then etcd) would inflate the p99 and could fail a gate that alone would pass.
+    // Per disk: before -> tuning -> after -> VM launches -> gates -> etcd-bearing installs.
     const lastMeasurement: Record<string, pulumi.Resource> = {};
+    const launchesOn: Record<string, pulumi.Resource[]> = {};
+    const diskOf = (hostName: string) => spec.hosts[hostName].vm?.hypervisor ?? hostName;
     const sizeMiB = spec.diskGate.sizeMiB;
     for (const host of machines) {
       if (host.hypervisor === undefined || Object.keys(properties).length === 0) continue;
@@ -81,15 +85,17 @@ export class Testbed extends pulumi.ComponentResource {
       );
       this.vms[host.name] = vm;
       this.hosts[host.name] = vm.host;
+      (launchesOn[host.vm.hypervisor] ??= []).push(vm.launch);
     }
     // The disk gate: before anything that runs etcd goes on a host, measure where etcd will write.
     const gatesOn: Record<string, pulumi.Output<string>[]> = {};
     const addGate = (hostName: string, role: string, path: string) => {
-      const disk = spec.hosts[hostName].vm?.hypervisor ?? hostName;
+      const disk = diskOf(hostName);
       const previous = lastMeasurement[disk];
+      const quiet = [...(previous ? [previous] : []), ...(launchesOn[disk] ?? [])];
       const check = new DiskLatencyCheck(
         `${hostName}-${role}`,
-        { host: this.hosts[hostName], role, path, sizeMiB, dependsOn: previous ? [previous] : [] },
+        { host: this.hosts[hostName], role, path, sizeMiB, dependsOn: quiet },
         { parent: this },
       );
       lastMeasurement[disk] = check;
@@ -106,6 +112,7 @@ export class Testbed extends pulumi.ComponentResource {
       (gatesOn[hostName] ??= []).push(verdict.apply(gateVerdictOf));
     };
     // Clusters with the most agents waiting on them are measured first; Karmada's etcd path right after its host's.
+    // (The installs wait for every gate on their disk all the same, see below.)
     const byWork = Object.values(spec.clusters).sort((a, b) => b.agents.length - a.agents.length);
     for (const cluster of byWork) {
       addGate(cluster.server, "disk-gate-k3s", `${cluster.dataDir}/server/db`);
@@ -114,7 +121,16 @@ export class Testbed extends pulumi.ComponentResource {
     }
 
     for (const cluster of Object.values(spec.clusters)) {
-      const node = (name: string) => ({ host: this.hosts[name], address: this.addressOf(name), gates: gatesOn[name] });
+      // A node's install waits for the last measurement on its disk: on a shared disk, another host's gate.
+      const node = (name: string) => {
+        const last = lastMeasurement[diskOf(name)];
+        return {
+          host: this.hosts[name],
+          address: this.addressOf(name),
+          gates: gatesOn[name],
+          dependsOn: last ? [last] : [],
+        };
+      };
       this.clusters[cluster.name] = new K3sCluster(
         cluster.name,
         { cluster, server: node(cluster.server), agents: cluster.agents.map(node) },

@@ -71,6 +71,14 @@ describe("testbed plan --stack demo --json", () => {
     expect(byName.get("karmada-host/k3s-server")?.dependsOn).toEqual(
       expect.arrayContaining(["karmada-host/disk-gate-k3s", "karmada-host/disk-gate-karmada-etcd"]),
     );
+    // Nothing else writes to that disk while it is measured: the gates wait for every VM launch on it, and a k3s
+    // server on it waits for every gate on it, another host's included.
+    for (const gate of measurements.slice(3))
+      expect(byName.get(gate)?.dependsOn).toEqual(expect.arrayContaining(["nuc/vm-k3s-cp", "nuc/vm-karmada-host"]));
+    expect(byName.get("k3s-cp/k3s-server")?.dependsOn).toContain("karmada-host/disk-gate-karmada-etcd");
+    // The boards have disks of their own: their agents wait for no measurement.
+    for (const agent of ["pi/k3s-agent", "jetson/k3s-agent"])
+      expect(byName.get(agent)?.dependsOn.filter((d) => /fsync|disk-gate/.test(d))).toEqual([]);
   });
 
   it("prints only the documented fields", () => {
