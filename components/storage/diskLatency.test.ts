@@ -93,9 +93,11 @@ describe.runIf(process.getuid?.() === 0)("diskLatencyScript on a real disk", () 
     const slow = run("create", strace, small);
     expect(slow.status).toBe(0);
     const r = resultOf(slow.stdout);
-    expect(r.p99Ms).toBeGreaterThan(150);
+    // fio reads percentiles off a histogram whose bins are 1/64 of a power of two wide: within 1.6% of the truth,
+    // either side (one CI run read 149.95 ms for 150 ms syncs).
+    expect(r.p99Ms).toBeGreaterThan(150 * (1 - 1 / 64));
     expect(() => gate({ host: "k3s-cp", path: etcdDir, result: r, thresholds, accepted: false })).toThrow(
-      /^disk gate: host k3s-cp, path \S+: fdatasync p99 15\d\.\d\d ms is above the 100 ms limit/,
+      /^disk gate: host k3s-cp, path \S+: fdatasync p99 1[45]\d\.\d\d ms is above the 100 ms limit/,
     );
     run("delete");
     fs.rmSync(root, { recursive: true, force: true });
