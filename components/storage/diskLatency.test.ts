@@ -1,10 +1,10 @@
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { bundle, parseResult } from "../remote/script";
-import { DiskGateError, diskLatencyScript, gate, resultOf } from "./diskLatency";
+import { CREATED_DIRS, DiskGateError, diskLatencyScript, gate, resultOf } from "./diskLatency";
 import type { FioResult } from "./fio";
 
 const result = (p99Ms: number): FioResult => ({
@@ -77,6 +77,34 @@ describe.runIf(process.getuid?.() === 0)("diskLatencyScript on a real disk", () 
     expect(parseResult(del.stdout)).toEqual({ changed: true, detail: `removed ${etcdDir}` });
     expect(fs.existsSync(etcdDir)).toBe(false);
     expect(fs.existsSync(path.dirname(etcdDir))).toBe(true);
+  });
+
+  it("says a directory someone else removed is already gone, and forgets it", () => {
+    const gone = path.join(root, "var/lib/removed-by-an-uninstall");
+    const script = bundle("k3s-cp/disk-gate-k3s", diskLatencyScript("k3s-cp", gone, 0.0625));
+    expect(run("create", [], script).status).toBe(0);
+    fs.rmdirSync(gone);
+    expect(parseResult(run("delete", [], script).stdout)).toMatchObject({ detail: `${gone} is already gone` });
+    expect(fs.readFileSync(CREATED_DIRS, "utf8").split("\n")).not.toContain(gone);
+  });
+
+  it("run together, as Pulumi runs independent deletes, gates' deletes each remove their own directory", async () => {
+    const dirs = Array.from({ length: 8 }, (_, i) => path.join(root, `gate-${i}`));
+    const scripts = dirs.map((d) => bundle("k3s-cp/disk-gate", diskLatencyScript("k3s-cp", d, 0.0625)));
+    for (const s of scripts) expect(run("create", [], s).status).toBe(0);
+    const deleteAsync = (input: string) =>
+      new Promise<{ code: number | null; stderr: string }>((resolve) => {
+        const child = spawn("bash", ["-s", "--", "delete"]);
+        let stderr = "";
+        child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+        child.on("close", (code) => resolve({ code, stderr }));
+        child.stdin.end(input);
+      });
+    const results = await Promise.all(scripts.map(deleteAsync));
+    expect(results).toEqual(dirs.map(() => ({ code: 0, stderr: "" })));
+    for (const d of dirs) expect(fs.existsSync(d)).toBe(false);
+    const listed = fs.readFileSync(CREATED_DIRS, "utf8").split("\n");
+    expect(dirs.filter((d) => listed.includes(d))).toEqual([]);
   });
 
   it("fails the gate on a disk whose fdatasync takes 150 ms", () => {

@@ -1,3 +1,4 @@
+import { posix } from "node:path";
 import type * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import type { RemoteHost } from "../remote/host";
@@ -27,18 +28,27 @@ output "{\\"fio\\":\\"$(printf '%s' "$fio_json" | base64 -w0)\\"}"`;
  */
 export function diskLatencyScript(host: string, path: string, sizeMiB: number): StepScript {
   const p = shq(path);
+  const registry = posix.dirname(CREATED_DIRS);
   return {
     create: `
 if [ ! -d ${p} ]; then
-  mkdir -p ${p} && mkdir -p "$(dirname ${CREATED_DIRS})" && echo ${p} >> ${CREATED_DIRS}
+  mkdir -p ${p} "${registry}"
+  ( flock 9; echo ${p} >> ${CREATED_DIRS} ) 9<"${registry}"
 fi
 ${measureLines(host, path, sizeMiB)}
 unchanged "measured fdatasync latency at ${path}"`,
+    // The list is shared by every gate on the host, and Pulumi runs independent deletes together: it is rewritten
+    // under a lock on its directory, through a temporary file of this process's own.
     delete: `
 if [ -f ${CREATED_DIRS} ] && grep -qxF ${p} ${CREATED_DIRS}; then
-  rmdir ${p} 2>/dev/null && changed "removed ${path}" || unchanged "${path} is not empty; left in place"
-  grep -vxF ${p} ${CREATED_DIRS} > ${CREATED_DIRS}.tmp || true
-  mv ${CREATED_DIRS}.tmp ${CREATED_DIRS}
+  if [ ! -d ${p} ]; then
+    unchanged "${path} is already gone"
+  elif rmdir ${p} 2>/dev/null; then
+    changed "removed ${path}"
+  else
+    unchanged "${path} is not empty; left in place"
+  fi
+  ( flock 9; { grep -vxF ${p} ${CREATED_DIRS} || true; } > ${CREATED_DIRS}.$$ && mv ${CREATED_DIRS}.$$ ${CREATED_DIRS} ) 9<"${registry}"
 else
   unchanged "${path} was not created by the measurement"
 fi`,
