@@ -35,6 +35,8 @@ export interface RecordedResource {
 export interface NewResourceRequest extends RecordedResource {
   /** Inputs with secrets unwrapped: only for an engine that executes the resource; never print them. */
   rawInputs: Record<string, unknown>;
+  /** Every resource registered so far, as recorded (URNs filled in as registrations complete). */
+  registered(): RecordedResource[];
 }
 
 export interface MockRunOptions {
@@ -138,7 +140,11 @@ export async function runProgram(opts: MockRunOptions): Promise<MockRunResult> {
         if (opts.newResource) {
           inFlight++;
           try {
-            const result = await opts.newResource({ ...record, rawInputs: raw as Record<string, unknown> });
+            const result = await opts.newResource({
+              ...record,
+              rawInputs: raw as Record<string, unknown>,
+              registered: () => resources,
+            });
             return { id: result.id ?? `${args.name}-id`, state: result.state };
           } catch (err) {
             firstError ??= err;

@@ -6,6 +6,7 @@ import { type SshConnection, type SshSession, openSession } from "../../componen
 import { parseResult } from "../../components/remote/script";
 import { readStackConfig } from "../../components/spec";
 import { type NewResourceRequest, type RecordedResource, runProgram } from "../../scripts/lib/mockRun";
+import { planSteps } from "../../scripts/lib/graph";
 import { REPO, SIM_DIR, SIM_STACK, cutConnections } from "./hosts";
 import { spawn } from "node:child_process";
 import * as os from "node:os";
@@ -54,6 +55,8 @@ interface Applied {
   inputs?: string;
   triggers?: string;
   outputs?: { stdout: string; stderr: string };
+  /** The steps this one depends on, as Pulumi's state keeps them: a delete waits for the deletes of its dependents. */
+  dependsOn?: string[];
 }
 
 /** A digest of a value, independent of key order (inputs hold the private key: only the digest is kept). */
@@ -161,6 +164,8 @@ export async function upInProcess(opts: UpOptions = {}): Promise<EngineResult> {
       return { state: req.rawInputs };
     }
     registered.add(req.name);
+    // Its dependencies as steps (one on a component stands for the steps inside it), kept for destroy's order.
+    const dependsOn = planSteps(req.registered()).find((x) => x.name === req.name)?.dependsOn ?? [];
     const { triggers, ...diffed } = req.rawInputs;
     const inputsDigest = digest(diffed);
     const triggersDigest = digest(triggers);
@@ -174,6 +179,8 @@ export async function upInProcess(opts: UpOptions = {}): Promise<EngineResult> {
             ? "update"
             : "same";
     if (op === "same" && previous?.outputs) {
+      previous.dependsOn = dependsOn;
+      saveApplied(applied);
       const at = Date.now() - t0;
       steps.push({ name: req.name, host: hostOf(req.name), op, changed: false, detail: "", startMs: at, endMs: at });
       return { id: `${req.name}-id`, state: { ...req.rawInputs, ...previous.outputs } };
@@ -230,6 +237,7 @@ export async function upInProcess(opts: UpOptions = {}): Promise<EngineResult> {
         inputs: inputsDigest,
         triggers: triggersDigest,
         outputs: { stdout: result.stdout, stderr: result.stderr },
+        dependsOn,
       };
       const i = applied.findIndex((a) => a.name === req.name);
       if (i >= 0) {
@@ -367,32 +375,66 @@ async function runDelete(sessions: Sessions, a: Applied): Promise<{ changed: boo
   return { changed, detail, line };
 }
 
-/** Runs every applied step's delete, newest first (a reverse topological order), then forgets them. */
+/**
+ * Runs every applied step's delete as Pulumi destroys: a step's delete starts once the deletes of every step that
+ * depends on it have finished, independent ones together. After a failure nothing new starts, the running deletes
+ * finish, and the state keeps what was not deleted. (A state saved without dependencies is deleted newest first.)
+ */
 export async function destroy(onStep?: UpOptions["onStep"]): Promise<StepRun[]> {
   const applied = loadApplied();
+  const deps = new Map(applied.map((a, i) => [a.name, new Set(a.dependsOn ?? applied.slice(0, i).map((x) => x.name))]));
   const sessions = new Sessions();
   const runs: StepRun[] = [];
+  const left = new Set(applied.map((a) => a.name));
+  const running = new Set<string>();
   const t0 = Date.now();
+  let failure: unknown;
   try {
-    for (const a of [...applied].reverse()) {
-      if (!a.delete) continue;
-      onStep?.("start", a.name);
-      const d = await runDelete(sessions, a);
-      runs.push({
-        name: a.name,
-        host: hostOf(a.name),
-        op: "delete",
-        changed: d.changed,
-        detail: d.detail,
-        startMs: 0,
-        endMs: Date.now() - t0,
-      });
-      onStep?.("end", a.name, d.line);
-      saveApplied(applied.filter((x) => !runs.some((d) => d.name === x.name)));
-    }
+    await new Promise<void>((resolve) => {
+      const schedule = () => {
+        if (failure === undefined)
+          for (const a of applied) {
+            if (!left.has(a.name) || running.has(a.name)) continue;
+            // Still needed by a step not yet deleted?
+            if ([...left].some((other) => other !== a.name && deps.get(other)?.has(a.name))) continue;
+            running.add(a.name);
+            void deleteOne(a);
+          }
+        if (running.size === 0) resolve();
+      };
+      const deleteOne = async (a: Applied) => {
+        const startMs = Date.now() - t0;
+        try {
+          if (a.delete) {
+            onStep?.("start", a.name);
+            const d = await runDelete(sessions, a);
+            const endMs = Date.now() - t0;
+            runs.push({
+              name: a.name,
+              host: hostOf(a.name),
+              op: "delete",
+              changed: d.changed,
+              detail: d.detail,
+              startMs,
+              endMs,
+            });
+            onStep?.("end", a.name, d.line);
+          }
+          left.delete(a.name);
+          saveApplied(applied.filter((x) => left.has(x.name)));
+        } catch (err) {
+          failure ??= err;
+        } finally {
+          running.delete(a.name);
+          schedule();
+        }
+      };
+      schedule();
+    });
   } finally {
     await sessions.closeAll();
   }
+  if (failure !== undefined) throw failure;
   fs.rmSync(STATE_FILE, { force: true });
   return runs;
 }

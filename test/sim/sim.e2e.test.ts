@@ -320,7 +320,16 @@ describe.runIf(simAvailable())("the simulated testbed, end to end", () => {
 
   it("destroy runs every delete in reverse order and leaves no file the provisioner made", async () => {
     const runs = await destroy();
-    expect(runs.map((r) => r.name).slice(0, 1)).not.toContain("nuc/reachable");
+    // As Pulumi destroys: a step's delete starts only after the deletes of every step depending on it have ended,
+    // and independent deletes run together (the two agents leave the cluster at the same time).
+    const plan = JSON.parse(cli("plan", "--stack", "sim", "--json").stdout) as { name: string; dependsOn: string[] }[];
+    const run = new Map(runs.map((r) => [r.name, r]));
+    expect([...run.keys()].sort()).toEqual(plan.map((p) => p.name).sort());
+    for (const step of plan)
+      for (const dep of step.dependsOn)
+        expect([step.name, dep, run.get(step.name)!.endMs <= run.get(dep)!.startMs]).toEqual([step.name, dep, true]);
+    const [pi, jetson] = [run.get("pi/k3s-agent")!, run.get("jetson/k3s-agent")!];
+    expect(pi.startMs < jetson.endMs && jetson.startMs < pi.endMs).toBe(true);
     expect(runs.find((r) => r.name === "nuc/zfs-tuning")?.detail).toBe(
       "restored on default: atime(default) recordsize(default)",
     );
