@@ -267,20 +267,8 @@ export async function upInProcess(opts: UpOptions = {}): Promise<EngineResult> {
     // Then the deletes Pulumi leaves for the end: old halves of replacements, and steps the program no longer has.
     const gone = applied.filter((a) => !registered.has(a.name)).reverse();
     for (const old of [...replaced.reverse(), ...gone]) {
-      opts.onStep?.("start", old.name);
-      const startMs = Date.now() - t0;
-      const d = await runDelete(sessions, old);
-      const endMs = Date.now() - t0;
-      steps.push({
-        name: old.name,
-        host: hostOf(old.name),
-        op: "delete",
-        changed: d.changed,
-        detail: d.detail,
-        startMs,
-        endMs,
-      });
-      opts.onStep?.("end", old.name, d.line);
+      const d = await runDelete(sessions, old, t0, opts.onStep);
+      if (d) steps.push(d);
       if (gone.includes(old)) applied.splice(applied.indexOf(old), 1);
       saveApplied(applied);
     }
@@ -365,14 +353,23 @@ export function outcome(
   return { ...r, line: `TESTBED ${r.changed ? "changed" : "unchanged"} ${r.detail}`.trimEnd() };
 }
 
-/** Runs one saved step's delete with the inputs it was last run with (its connection and script). */
-async function runDelete(sessions: Sessions, a: Applied): Promise<{ changed: boolean; detail: string; line?: string }> {
-  if (!a.delete) return { changed: false, detail: "" };
-  const session = await sessions.get(a.connection, hostOf(a.name));
+/** Runs one saved step's delete with the inputs it was last run with (its connection and script), if it has one. */
+async function runDelete(
+  sessions: Sessions,
+  a: Applied,
+  t0: number,
+  onStep?: UpOptions["onStep"],
+): Promise<StepRun | undefined> {
+  if (!a.delete) return undefined;
+  onStep?.("start", a.name);
+  const startMs = Date.now() - t0;
+  const host = hostOf(a.name);
+  const session = await sessions.get(a.connection, host);
   const r = await session.exec(a.delete, { stdin: a.stdin });
   if (r.code !== 0) throw new StepError(`delete of ${a.name} failed (exit ${r.code}): ${r.stderr.trim()}`);
-  const { changed, detail, line } = outcome(r.stdout, `${a.name} (delete)`, hostOf(a.name));
-  return { changed, detail, line };
+  const { changed, detail, line } = outcome(r.stdout, `${a.name} (delete)`, host);
+  onStep?.("end", a.name, line);
+  return { name: a.name, host, op: "delete", changed, detail, startMs, endMs: Date.now() - t0 };
 }
 
 /**
@@ -403,23 +400,9 @@ export async function destroy(onStep?: UpOptions["onStep"]): Promise<StepRun[]> 
         if (running.size === 0) resolve();
       };
       const deleteOne = async (a: Applied) => {
-        const startMs = Date.now() - t0;
         try {
-          if (a.delete) {
-            onStep?.("start", a.name);
-            const d = await runDelete(sessions, a);
-            const endMs = Date.now() - t0;
-            runs.push({
-              name: a.name,
-              host: hostOf(a.name),
-              op: "delete",
-              changed: d.changed,
-              detail: d.detail,
-              startMs,
-              endMs,
-            });
-            onStep?.("end", a.name, d.line);
-          }
+          const d = await runDelete(sessions, a, t0, onStep);
+          if (d) runs.push(d);
           left.delete(a.name);
           saveApplied(applied.filter((x) => left.has(x.name)));
         } catch (err) {

@@ -499,9 +499,15 @@ export function simDown(): void {
     fs.rmSync(ANCHOR, { force: true });
   }
   // Stragglers from a run that died before saving its state.
+  for (const ns of sh("ip netns list", { allowFail: true })
+    .split("\n")
+    .map((l) => l.split(" ")[0])) {
+    if (!ns.startsWith("tbs-")) continue;
+    killNetns(ns);
+    sh(`ip netns del ${ns} 2>/dev/null || true`, { allowFail: true });
+  }
   sh(
-    `for ns in $(ip netns list | awk '{print $1}' | grep '^tbs-'); do ip netns pids "$ns" | xargs -r kill -9; ip netns del "$ns"; done
-ip link del ${BRIDGE} 2>/dev/null || true
+    `ip link del ${BRIDGE} 2>/dev/null || true
 ip link del ${VM_BRIDGE} 2>/dev/null || true
 ip route del unreachable ${SIM_RANGE} 2>/dev/null || true`,
     { allowFail: true },
