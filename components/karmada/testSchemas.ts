@@ -6,6 +6,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import Ajv, { type ErrorObject, type ValidateFunction } from "ajv";
 import addFormats from "ajv-formats";
+/* eslint-disable @typescript-eslint/no-explicit-any -- objects under test are arbitrary JSON */
 import { parse } from "yaml";
 
 const FIXTURES = join(__dirname, "fixtures");
@@ -76,6 +77,38 @@ function formatErrors(errors: ErrorObject[] | null | undefined): string[] {
   );
 }
 
+/**
+ * The rules karmada-aggregated-apiserver adds in Go on top of the OpenAPI for a Cluster
+ * (pkg/apis/cluster/validation/validation.go at v1.13.0: ValidateClusterName 45-54, ValidateClusterSpec 75-103,
+ * ValidateClusterAPIEndpoint 126-150). The swagger declares syncMode a plain string, so without these a typo passes.
+ */
+function clusterRuleErrors(obj: Record<string, any>): string[] {
+  const errors: string[] = [];
+  const name: unknown = obj.metadata?.name;
+  if (typeof name !== "string" || name.length === 0 || name.length > 48 || !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(name)) {
+    errors.push(`/metadata/name must be a DNS-1123 label of at most 48 characters`);
+  }
+  const spec = obj.spec ?? {};
+  if (!["Pull", "Push"].includes(spec.syncMode)) errors.push(`/spec/syncMode must be Pull or Push`);
+  if (typeof spec.apiEndpoint === "string" && spec.apiEndpoint !== "") {
+    let u: URL | undefined;
+    try {
+      u = new URL(spec.apiEndpoint);
+    } catch {
+      errors.push(`/spec/apiEndpoint must be a valid URL`);
+    }
+    if (u !== undefined && (u.host === "" || u.username !== "" || u.hash !== "" || u.search !== "")) {
+      errors.push(`/spec/apiEndpoint must have a host and no user, query or fragment`);
+    }
+  }
+  for (const ref of ["secretRef", "impersonatorSecretRef"]) {
+    if (spec[ref] !== undefined && (!spec[ref].namespace || !spec[ref].name)) {
+      errors.push(`/spec/${ref} needs namespace and name`);
+    }
+  }
+  return errors;
+}
+
 /** Errors of a Karmada object against v1.13.0's schema; [] when valid. Throws for a kind with no vendored schema. */
 export function karmadaSchemaErrors(obj: { apiVersion: string; kind: string }): string[] {
   const gvk = `${obj.apiVersion}/${obj.kind}` as Gvk;
@@ -86,7 +119,9 @@ export function karmadaSchemaErrors(obj: { apiVersion: string; kind: string }): 
     validate = make();
     validators.set(gvk, validate);
   }
-  return validate(obj) ? [] : formatErrors(validate.errors);
+  const errors = validate(obj) ? [] : formatErrors(validate.errors);
+  if (obj.kind === "Cluster") errors.push(...clusterRuleErrors(obj as Record<string, any>));
+  return errors;
 }
 
 /** The chart's own values.yaml at v1.13.0. */
