@@ -22,8 +22,12 @@
  * The ClusterRole for impersonation on the member is not created by join: Karmada's unified-auth controller makes
  * it once the Cluster exists.
  */
-import type { IClusterRole } from "kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRole" with { "resolution-mode": "import" };
-import type { IClusterRoleBinding } from "kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRoleBinding" with { "resolution-mode": "import" };
+import type { IClusterRole } from "kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRole" with {
+  "resolution-mode": "import",
+};
+import type { IClusterRoleBinding } from "kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRoleBinding" with {
+  "resolution-mode": "import",
+};
 import type { INamespace } from "kubernetes-models/v1/Namespace" with { "resolution-mode": "import" };
 import type { ISecret } from "kubernetes-models/v1/Secret" with { "resolution-mode": "import" };
 import type { IServiceAccount } from "kubernetes-models/v1/ServiceAccount" with { "resolution-mode": "import" };
@@ -204,7 +208,9 @@ export function controlPlaneObjects(args: ControlPlaneArgs): ControlPlaneObjects
       apiVersion: "v1",
       kind: "Secret",
       metadata: { name: impersonatorName, namespace: KARMADA_CLUSTER_NAMESPACE, labels: labels() },
-      data: { token: requireData(args.impersonatorToken.token, `Secret karmada-cluster/${IMPERSONATOR_SERVICE_ACCOUNT}`) },
+      data: {
+        token: requireData(args.impersonatorToken.token, `Secret karmada-cluster/${IMPERSONATOR_SERVICE_ACCOUNT}`),
+      },
     },
     secret: {
       apiVersion: "v1",

@@ -85,7 +85,12 @@ function formatErrors(errors: ErrorObject[] | null | undefined): string[] {
 function clusterRuleErrors(obj: Record<string, any>): string[] {
   const errors: string[] = [];
   const name: unknown = obj.metadata?.name;
-  if (typeof name !== "string" || name.length === 0 || name.length > 48 || !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(name)) {
+  if (
+    typeof name !== "string" ||
+    name.length === 0 ||
+    name.length > 48 ||
+    !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(name)
+  ) {
     errors.push(`/metadata/name must be a DNS-1123 label of at most 48 characters`);
   }
   const spec = obj.spec ?? {};
