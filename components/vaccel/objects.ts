@@ -11,7 +11,10 @@ import type { INamespace } from "kubernetes-models/v1/Namespace" with { "resolut
 import type { IService } from "kubernetes-models/v1/Service" with { "resolution-mode": "import" };
 import { type Backend, backendConfigData, backendConfigHash } from "./backend";
 
-/** Namespace of the pipeline (Karmada propagates a namespace to every member by itself). */
+/**
+ * Namespace of the pipeline. Karmada propagates a namespace to every member by itself
+ * (pkg/controllers/namespace/namespace_sync_controller.go:110-121 at v1.13.0: all but reserved and skipped ones).
+ */
 export const VACCEL_NAMESPACE = "vaccel-demo";
 export const AGENT_NAME = "vaccel-rpc-agent";
 export const APP_NAME = "object-detection";
