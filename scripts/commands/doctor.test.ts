@@ -6,7 +6,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { federationPage } from "../bench/etcdPages";
-import { examine, readPage, renderDoctor } from "./doctor";
+import { examine, readPage, readProbe, renderDoctor } from "./doctor";
 
 const root = path.resolve(__dirname, "../..");
 const fixtures = path.join(root, "components/storage/fixtures");
@@ -181,6 +181,26 @@ describe("testbed doctor", () => {
     fs.rmSync(path.dirname(file), { recursive: true });
     expect(r.stdout).toMatch(/^etcd members: 5 \(the 2 with the slowest WAL fsync shown\)$/m);
     expect(r.stdout.match(/^ {2}\S+$/gm)).toHaveLength(2);
+  });
+
+  it("with --stack, drops a page curl gave up on half-way, and names the URL that did not answer", () => {
+    // curl -fsS --max-time 10 prints what it got before timing out, then the probe says the metrics are unavailable.
+    const out = [
+      "TESTBED section metrics",
+      "# TYPE etcd_disk_wal_fsync_duration_seconds histogram",
+      'etcd_disk_wal_fsync_duration_seconds_bucket{le="0.001"} 3',
+      "TESTBED unavailable metrics: nothing answers at the metrics URL (k3s on its default sqlite store has no etcd; or etcd is down)",
+      "TESTBED section journal",
+      "2026-11-20T09:19:17+0000 k3s[1]: slow fdatasync",
+      "",
+    ].join("\n");
+    expect(readProbe("k3s-cp", out, "http://127.0.0.1:2381/metrics")).toEqual({
+      pages: [],
+      logs: [{ source: "k3s-cp k3s journal", text: "2026-11-20T09:19:17+0000 k3s[1]: slow fdatasync\n\n" }],
+      unavailable: [
+        "k3s-cp: metrics: nothing answers at http://127.0.0.1:2381/metrics (k3s on its default sqlite store has no etcd; or etcd is down)",
+      ],
+    });
   });
 
   // Issue 10, item 7: a server that sends its headers and then stalls the body.

@@ -82,6 +82,28 @@ export async function readPage(source: string, timeoutS = PAGE_TIMEOUT_S): Promi
   }
 }
 
+/** What one host's probe output gives doctor: its metrics page, its logs, and what it could not read. */
+export function readProbe(
+  host: string,
+  stdout: string,
+  metricsUrl: string,
+): { pages: { source: string; text: string }[]; logs: { source: string; text: string }[]; unavailable: string[] } {
+  const { sections, unavailable: missing } = parseProbeOutput(stdout);
+  const lacks = (section: string) => missing.some((m) => m.startsWith(`${section}:`));
+  return {
+    // A page curl gave up on half-way (it timed out, the connection broke) is not read: its cut series would only
+    // say "cannot judge", where the truth is that this host's metrics could not be read.
+    pages: sections.metrics?.trim() && !lacks("metrics") ? [{ source: host, text: sections.metrics }] : [],
+    logs: [
+      ...(lacks("journal") ? [] : [{ source: `${host} k3s journal`, text: sections.journal ?? "" }]),
+      ...(sections["karmada-etcd"] !== undefined && !lacks("karmada-etcd")
+        ? [{ source: `${host} karmada etcd`, text: sections["karmada-etcd"] }]
+        : []),
+    ],
+    unavailable: missing.map((m) => `${host}: ${m.replace("the metrics URL", metricsUrl)}`),
+  };
+}
+
 /** What doctor reads over the stack's connections: each cluster server (the Karmada host is one). */
 async function probeStack(opts: StackOptions & { host?: string; since: string; metricsUrl: string }): Promise<{
   pages: { source: string; text: string }[];
@@ -116,14 +138,11 @@ async function probeStack(opts: StackOptions & { host?: string; since: string; m
       } catch (err) {
         throw err instanceof CliError ? err : new CliError(`host ${host}: ${(err as Error).message}`);
       }
-      const { sections, unavailable: missing } = parseProbeOutput(out);
-      unavailable.push(...missing.map((m) => `${host}: ${m.replace("the metrics URL", opts.metricsUrl)}`));
-      if (sections.metrics?.trim()) pages.push({ source: host, text: sections.metrics });
-      else noMetrics.push(host);
-      if (!missing.some((m) => m.startsWith("journal:")))
-        logs.push({ source: `${host} k3s journal`, text: sections.journal ?? "" });
-      if (sections["karmada-etcd"] !== undefined && !missing.some((m) => m.startsWith("karmada-etcd:")))
-        logs.push({ source: `${host} karmada etcd`, text: sections["karmada-etcd"] });
+      const read = readProbe(host, out, opts.metricsUrl);
+      pages.push(...read.pages);
+      logs.push(...read.logs);
+      unavailable.push(...read.unavailable);
+      if (read.pages.length === 0) noMetrics.push(host);
     }),
   );
   return {
