@@ -168,6 +168,7 @@ describe("testbed doctor", () => {
     [["--warn-ms", "100"], "--warn-ms: the warn limit (100 ms) must be below the fail limit (100 ms)"],
     [["--fail-ms", "5"], "--fail-ms: the warn limit (10 ms) must be below the fail limit (5 ms)"],
     [["--timeout", "0"], '--timeout: "0" is not a positive number'],
+    [["--timeout", "1e10"], "--timeout: 10000000000 s is more than 3600 s"],
     [["--metrics-url", "ftp://x/metrics"], '--metrics-url: "ftp://x/metrics" is not an http(s) URL'],
     [["--metrics-url", "http://x/\n$(id)"], '--metrics-url: "http://x/\\n$(id)" is not an http(s) URL'],
   ])("refuses %j with exit 2, naming the option", (args, message) => {

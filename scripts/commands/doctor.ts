@@ -31,6 +31,8 @@ export interface DoctorReport extends Diagnosis {
 
 /** How long a metrics page may take, headers and body together. Defaults to 10 s, as the probe's curl waits. */
 export const PAGE_TIMEOUT_S = 10;
+/** The longest --timeout: an hour (Node's timers stop at 2^32-1 ms, about 49 days; a longer wait is a mistake). */
+const MAX_TIMEOUT_S = 3600;
 /** A metrics page larger than this is not an etcd page (etcd's is about 150 KiB; a 1,000-member federation 6 MiB). */
 const PAGE_MAX_BYTES = 256 * 1024 * 1024;
 
@@ -308,6 +310,7 @@ export function register(program: Command): void {
       const failMs = positiveMs("--fail-ms", opts.failMs);
       const maxMembers = wholeNumber("--max-members", opts.maxMembers);
       const timeoutS = positiveMs("--timeout", opts.timeout) as number;
+      if (timeoutS > MAX_TIMEOUT_S) throw new CliError(`--timeout: ${timeoutS} s is more than ${MAX_TIMEOUT_S} s`);
       // One duration both journalctl (--since -1h) and kubectl logs (--since=1h) understand.
       if (!/^\d+[smh]$/.test(opts.since))
         throw new CliError(`--since: ${JSON.stringify(opts.since)} is not a duration like 30m, 1h or 90s`);
