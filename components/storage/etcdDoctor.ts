@@ -4,7 +4,11 @@ import type { LogFindings } from "./etcdLogs";
 import { LOG_SIGNS } from "./etcdLogs";
 import type { DiskThresholds } from "./thresholds";
 
-export type Health = "healthy" | "warn" | "fail";
+/**
+ * `unknown`: nothing looked wrong, but nothing showed the disk either (logs only, or metrics without WAL fsync
+ * figures); doctor will not call that healthy.
+ */
+export type Health = "healthy" | "warn" | "fail" | "unknown";
 /** What the findings point at. `disk` is the incident's cause; the others need a different fix. */
 export type Cause = "disk" | "network-or-cpu";
 
@@ -28,11 +32,17 @@ const DISK_FIX =
   "this is a storage problem, not a configuration problem: raising etcd's heartbeat and election timeouts only moves the threshold. " +
   "Fix the disk: tune the dataset under it (testbed:zfs.profile demo or durable), or move etcd to a faster disk";
 
-/** The verdict on what etcd's metrics and logs say, with the disk named when the disk is the cause. */
+/**
+ * The verdict on what etcd's metrics and logs say, with the disk named when the disk is the cause. Only WAL fsync
+ * figures show that a disk keeps up: etcd logs a slow fdatasync only past one second, so logs alone, or a member
+ * without the WAL histogram, or a source in `noMetrics` (a host whose metrics could not be read), leave the disk
+ * unjudged, and the verdict says so rather than "healthy" or "the disk keeps up".
+ */
 export function diagnose(
   members: readonly MemberMetrics[],
   logs: readonly { source: string; findings: LogFindings }[],
   t: DiskThresholds,
+  noMetrics: readonly string[] = [],
 ): Diagnosis {
   const findings: Finding[] = [];
   const add = (level: Finding["level"], disk: boolean, message: string) => findings.push({ level, disk, message });
@@ -105,22 +115,48 @@ export function diagnose(
     if (s.leaderElection.count > 1)
       add("warn", false, `${source}: ${s.leaderElection.count} leader elections${when(s.leaderElection)}`);
   }
-  const health: Health = findings.some((f) => f.level === "fail") ? "fail" : findings.length > 0 ? "warn" : "healthy";
+  const judged = members.filter((m) => m.walFsync !== undefined && m.walFsync.count > 0);
+  const unjudged = [...members.filter((m) => !judged.includes(m)).map((m) => m.member), ...noMetrics];
+  const notJudged =
+    judged.length === 0
+      ? `no WAL fsync metrics${logs.length > 0 ? ", and etcd logs a slow fdatasync only past 1 s" : ""}`
+      : `no WAL fsync metrics from ${unjudged.join(", ")}`;
+  const health: Health = findings.some((f) => f.level === "fail")
+    ? "fail"
+    : findings.length > 0
+      ? "warn"
+      : judged.length > 0
+        ? "healthy"
+        : "unknown";
   const diskEvidence = findings.filter((f) => f.disk);
   const cause: Cause | undefined =
-    health === "healthy" ? undefined : diskEvidence.length > 0 ? "disk" : "network-or-cpu";
-  const worstWal = members
-    .filter((m) => m.walFsync !== undefined && m.walFsync.count > 0)
-    .sort((a, b) => (b.walFsync as LatencySummary).p99Ms - (a.walFsync as LatencySummary).p99Ms)[0];
+    health === "healthy" || health === "unknown"
+      ? undefined
+      : diskEvidence.length > 0
+        ? "disk"
+        : judged.length > 0 && unjudged.length === 0
+          ? "network-or-cpu"
+          : undefined;
+  const worstWal = [...judged].sort(
+    (a, b) => (b.walFsync as LatencySummary).p99Ms - (a.walFsync as LatencySummary).p99Ms,
+  )[0];
   const walNote = worstWal
     ? ` (worst WAL fsync p99 ${ms((worstWal.walFsync as LatencySummary).p99Ms)} on ${worstWal.member})`
     : "";
-  const summary =
-    health === "healthy"
-      ? `etcd is healthy${walNote}`
-      : cause === "disk"
-        ? `etcd is ${health === "fail" ? "sick" : "at risk"}, and the disk is the cause${walNote}: ${health === "fail" ? DISK_FIX : `watch it (the fail limit is ${t.failMs} ms); ${DISK_FIX}`}`
-        : `etcd is ${health === "fail" ? "sick" : "at risk"}, but its disk keeps up${walNote}: look at the network between members and at CPU starvation`;
+  const state = health === "fail" ? "sick" : "at risk";
+  let summary: string;
+  if (health === "unknown")
+    summary =
+      `cannot judge: nothing wrong in what was read, but the disk could not be judged (${notJudged}). ` +
+      "Point doctor at etcd's metrics (--etcd-metrics URL, or --stack on a host whose etcd serves them), or measure the disk with testbed disk-check";
+  else if (health === "healthy")
+    summary = `etcd is healthy${walNote}${unjudged.length > 0 ? `; the disk could not be judged on ${unjudged.join(", ")} (no WAL fsync metrics)` : ""}`;
+  else if (cause === "disk")
+    summary = `etcd is ${state}, and the disk is the cause${walNote}: ${health === "fail" ? DISK_FIX : `watch it (the fail limit is ${t.failMs} ms); ${DISK_FIX}`}`;
+  else if (cause === "network-or-cpu")
+    summary = `etcd is ${state}, but its disk keeps up${walNote}: look at the network between members and at CPU starvation`;
+  else
+    summary = `etcd is ${state}, and its disk could not be judged (${notJudged})${walNote}: measure the disk with testbed disk-check, and look at the network between members and at CPU starvation`;
   return { health, cause, summary, findings };
 }
 
@@ -167,23 +203,26 @@ export const LOG_GREP = "took too long|heartbeat on time|slow fdatasync|sync dur
  * The script doctor runs on an etcd-bearing host: the etcd metrics page at `metricsUrl`, the last `since` of k3s'
  * journal (its embedded etcd logs there), and, where `karmada` is set and the host runs Karmada's host cluster, the
  * Karmada etcd pod's log. Sections start with `TESTBED section <name>`; what is missing is said on a
- * `TESTBED unavailable <name>: <why>` line, never by failing.
+ * `TESTBED unavailable <name>: <why>` line, never by failing. Every value enters through one `readonly` header,
+ * quoted by `shq`, and is used only as "$name": the body is constant text. The URL is not echoed back: a newline
+ * in it would forge a section line.
  */
 export function etcdProbeScript(opts: { metricsUrl: string; since: string; karmada?: boolean }): string {
-  const url = shq(opts.metricsUrl);
-  const since = shq(opts.since);
   return `set -euo pipefail
+readonly url=${shq(opts.metricsUrl)}
+readonly since=${shq(opts.since)}
+readonly log_grep=${shq(LOG_GREP)}
 echo "TESTBED section metrics"
 if command -v curl >/dev/null 2>&1; then
-  curl -fsS --max-time 10 ${url} || echo "TESTBED unavailable metrics: nothing answers at "${url}" (k3s on its default sqlite store has no etcd; or etcd is down)"
+  curl -fsS --max-time 10 --url "$url" || echo "TESTBED unavailable metrics: nothing answers at the metrics URL (k3s on its default sqlite store has no etcd; or etcd is down)"
 elif command -v wget >/dev/null 2>&1; then
-  wget -qO- -T 10 ${url} || echo "TESTBED unavailable metrics: nothing answers at "${url}
+  wget -qO- -T 10 -- "$url" || echo "TESTBED unavailable metrics: nothing answers at the metrics URL"
 else
   echo "TESTBED unavailable metrics: neither curl nor wget on this host"
 fi
 echo "TESTBED section journal"
 if command -v journalctl >/dev/null 2>&1 && systemctl cat k3s.service >/dev/null 2>&1; then
-  journalctl -u k3s.service --since "-"${since} -o short-iso --no-pager | grep -E '${LOG_GREP}' || true
+  journalctl -u k3s.service --since "-$since" -o short-iso --no-pager | grep -E -- "$log_grep" || true
 else
   echo "TESTBED unavailable journal: no k3s.service in this host's journal"
 fi
@@ -193,7 +232,7 @@ ${
 if command -v k3s >/dev/null 2>&1; then
   pods=$(k3s kubectl -n karmada-system get pods -o name 2>/dev/null | grep etcd || true)
   if [ -n "$pods" ]; then
-    for p in $pods; do k3s kubectl -n karmada-system logs "$p" --since=${since} --timestamps 2>&1 | grep -E '${LOG_GREP}' || true; done
+    for p in $pods; do k3s kubectl -n karmada-system logs "$p" --since="$since" --timestamps 2>&1 | grep -E -- "$log_grep" || true; done
   else
     echo "TESTBED unavailable karmada-etcd: no etcd pod in karmada-system"
   fi

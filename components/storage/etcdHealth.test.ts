@@ -1,4 +1,6 @@
+import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { analyzeEtcdLogs, parseGoDuration } from "./etcdLogs";
@@ -123,6 +125,79 @@ describe("readEtcdMetrics on real etcd pages", () => {
   });
 });
 
+describe("readEtcdMetrics refuses a histogram it cannot read (issue 10, item 5)", () => {
+  const WAL = "etcd_disk_wal_fsync_duration_seconds";
+  // All 100 fsyncs within 8 ms: the true p99 is at most 8 ms.
+  const good: [string, string][] = [
+    ["0.001", "10"],
+    ["0.002", "50"],
+    ["0.004", "90"],
+    ["0.008", "100"],
+    ["0.016", "100"],
+    ["+Inf", "100"],
+  ];
+  const page = (buckets: [string, string][], tail = [`${WAL}_sum 0.3`, `${WAL}_count 100`]) =>
+    [`# TYPE ${WAL} histogram`, ...buckets.map(([le, v]) => `${WAL}_bucket{le="${le}"} ${v}`), ...tail, ""].join("\n");
+  const set = (le: string, v: string) => good.map(([l, c]): [string, string] => [l, l === le ? v : c]);
+  const refusal = (text: string) => {
+    try {
+      readEtcdMetrics(text, "k3s-cp");
+    } catch (err) {
+      expect(err).toBeInstanceOf(MetricsError);
+      return (err as MetricsError).unreadable;
+    }
+    throw new Error("read without complaint");
+  };
+
+  it("reads the well-formed page: p99 within 8 ms", () => {
+    // Rank 99 of 100 in (4, 8] ms holding 10: 4 + 4 * 9/10.
+    expect(readEtcdMetrics(page(good), "k3s-cp")[0].walFsync?.p99Ms).toBeCloseTo(7.6, 6);
+  });
+
+  it.each([
+    ["no +Inf bucket", page(good.slice(0, -1)), 'no le="+Inf" bucket, so no total to rank against'],
+    // The old reading: p99 = the last finite bound (16 ms here, 8.192 s on etcd's own buckets), and a verdict on it.
+    ["a single NaN bucket", page(set("0.004", "NaN")), 'bucket le="0.004" reads NaN'],
+    ["all-NaN buckets", page(good.map(([le]) => [le, "NaN"])), 'bucket le="0.001" reads NaN'],
+    ["a negative count", page(set("0.001", "-3")), 'bucket le="0.001" reads a negative count (-3)'],
+    ["a page with only le=+Inf", page([["+Inf", "100"]]), 'only the le="+Inf" bucket: no latency bounds'],
+    [
+      "non-monotonic cumulative buckets",
+      page(set("0.004", "40")),
+      'cumulative buckets fall from 50 (le="0.002") to 40 (le="0.004")',
+    ],
+    [
+      "zero samples",
+      page(
+        good.map(([le]) => [le, "0"]),
+        [`${WAL}_sum 0`, `${WAL}_count 0`],
+      ),
+      "no observations yet (zero samples)",
+    ],
+    ["a line cut after its labels", page(set("0.008", "")), 'bucket le="0.008" reads NaN'],
+    ["a bound that is not a number", page([["abc", "5"], ...good]), "a bucket whose le is not a number"],
+    [
+      "a _count that differs from +Inf",
+      page(good, [`${WAL}_count 10`]),
+      "_count 10 differs from the +Inf bucket's 100",
+    ],
+    ["only _sum and _count", page([]), "no buckets, only _sum or _count"],
+  ])("%s: names the member and the series, gives no figures", (_name, text, why) => {
+    expect(refusal(text)).toEqual([{ member: "k3s-cp", series: WAL, why }]);
+  });
+
+  it("refuses a counter that is not a count, and lists every unreadable series of a page", () => {
+    const text = `${page(set("0.001", "NaN"))}etcd_server_leader_changes_seen_total{instance="a"} -1\n`;
+    expect(() => readEtcdMetrics(text, "fed")).toThrow(
+      [
+        "fed: cannot judge: 2 etcd series cannot be read",
+        '  fed{instance="a"}: etcd_server_leader_changes_seen_total: reads "-1", not a count',
+        `  fed: ${WAL}: bucket le="0.001" reads NaN`,
+      ].join("\n"),
+    );
+  });
+});
+
 describe("analyzeEtcdLogs", () => {
   it("reads etcd 3.5's zap lines behind k3s' journal prefix", () => {
     const f = analyzeEtcdLogs(fixture("k3s-journal-etcd-3.5-slow-disk.log"));
@@ -165,6 +240,14 @@ describe("analyzeEtcdLogs", () => {
     const line = (m: string) =>
       `{"level":"info","ts":"2026-11-20T09:19:20Z","msg":"raft.node: ${m} elected leader aa at term 7"}`;
     expect(analyzeEtcdLogs([line("aa"), line("bb"), line("cc")].join("\n")).signs.leaderElection.count).toBe(1);
+  });
+
+  it("reads a zap line whose numeric ts is beyond Date's range without crashing (issue 10, item 7)", () => {
+    const line = (ts: number) => `{"level":"warn","ts":${ts},"msg":"slow fdatasync","took":"1.5s"}`;
+    expect(analyzeEtcdLogs(line(1e20)).signs.slowFdatasync).toEqual({ count: 1, worstMs: 1500 });
+    const journal = `2026-11-20T09:19:17+0000 k3s[1]: ${line(1e20)}`;
+    expect(analyzeEtcdLogs(journal).signs.slowFdatasync.first).toBe("2026-11-20T09:19:17+0000");
+    expect(analyzeEtcdLogs(line(1763630357.672)).signs.slowFdatasync.first).toBe("2025-11-20T09:19:17.672Z");
   });
 
   it("parses Go durations", () => {
@@ -273,6 +356,39 @@ describe("diagnose", () => {
     expect(d).toMatchObject({ health: "warn", cause: "network-or-cpu" });
     expect(d.summary).toMatch(/but its disk keeps up .*look at the network between members and at CPU starvation$/);
   });
+
+  // Issue 10, item 6: etcd logs a slow fdatasync only past 1 s, so a log without one says nothing about the disk.
+  it("from logs alone, never says the disk keeps up: the real etcd on a 150 ms disk logs no slow fdatasync", () => {
+    const logs = [{ source: "etcd.log", findings: analyzeEtcdLogs(fixture("etcd-3.4.23-zap-slow-150ms.log")) }];
+    const d = diagnose([], logs, T);
+    expect(d.health).toBe("warn");
+    expect(d.cause).toBeUndefined();
+    expect(d.summary).not.toMatch(/keeps up/);
+    expect(d.summary).toBe(
+      "etcd is at risk, and its disk could not be judged (no WAL fsync metrics, and etcd logs a slow fdatasync only past 1 s): measure the disk with testbed disk-check, and look at the network between members and at CPU starvation",
+    );
+  });
+
+  it("from clean logs alone, gives no verdict: health unknown, the disk not judged", () => {
+    const d = diagnose([], [{ source: "etcd.log", findings: analyzeEtcdLogs("") }], T);
+    expect(d).toMatchObject({ health: "unknown", cause: undefined, findings: [] });
+    expect(d.summary).toMatch(
+      /^cannot judge: nothing wrong in what was read, but the disk could not be judged \(no WAL/,
+    );
+  });
+
+  it("names the members and hosts whose disk it could not judge", () => {
+    const noWal = { member: "karmada-host", leaderChangesSeen: 1 };
+    expect(diagnose([...healthy, noWal], [], { warnMs: 30, failMs: 100 }, ["pi-server"]).summary).toBe(
+      "etcd is healthy (worst WAL fsync p99 23.0 ms on k3s-cp); the disk could not be judged on karmada-host, pi-server (no WAL fsync metrics)",
+    );
+    const late = healthy.map((m) => ({ ...m, heartbeatSendFailures: 4 }));
+    const d = diagnose(late, [], { warnMs: 30, failMs: 100 }, ["pi-server"]);
+    expect(d).toMatchObject({ health: "warn", cause: undefined });
+    expect(d.summary).toMatch(
+      /^etcd is at risk, and its disk could not be judged \(no WAL fsync metrics from pi-server\)/,
+    );
+  });
 });
 
 describe("renderHistogram", () => {
@@ -305,15 +421,81 @@ describe("renderHistogram", () => {
 describe("the doctor's probe on a host", () => {
   it("asks for metrics, k3s' journal and, on the Karmada host, the Karmada etcd pod's log, filtered on the host", () => {
     const s = etcdProbeScript({ metricsUrl: "http://127.0.0.1:2381/metrics", since: "1h", karmada: true });
-    expect(s).toMatch(/^set -euo pipefail\n/);
-    expect(s).toContain("curl -fsS --max-time 10 http://127.0.0.1:2381/metrics");
-    expect(s).toContain(`journalctl -u k3s.service --since "-"1h -o short-iso --no-pager | grep -E '${LOG_GREP}'`);
-    expect(s).toContain('k3s kubectl -n karmada-system logs "$p" --since=1h --timestamps');
-    // Whatever the operator passes stays one word.
-    expect(etcdProbeScript({ metricsUrl: "http://x/m?a=1&b=2", since: "1h" })).toContain(
-      `curl -fsS --max-time 10 'http://x/m?a=1&b=2'`,
-    );
+    expect(s.split("\n").slice(0, 4)).toEqual([
+      "set -euo pipefail",
+      "readonly url=http://127.0.0.1:2381/metrics",
+      "readonly since=1h",
+      `readonly log_grep='${LOG_GREP}'`,
+    ]);
+    expect(s).toContain('curl -fsS --max-time 10 --url "$url"');
+    expect(s).toContain('journalctl -u k3s.service --since "-$since" -o short-iso --no-pager | grep -E -- "$log_grep"');
+    expect(s).toContain('k3s kubectl -n karmada-system logs "$p" --since="$since" --timestamps');
+    // Whatever the operator passes stays one word, in the header only.
+    const odd = etcdProbeScript({ metricsUrl: "http://x/m?a=1&b=2", since: "1h" });
+    expect(odd).toContain("readonly url='http://x/m?a=1&b=2'\n");
+    expect(odd.match(/a=1&b=2/g)).toHaveLength(1);
     expect(etcdProbeScript({ metricsUrl: "u", since: "1h" })).not.toContain("karmada");
+  });
+
+  // Issue 10, item 4: a hostile --metrics-url (or --since) must stay text when the rendered probe runs under bash.
+  it.each([
+    ["command substitution", "http://127.0.0.1:1/$(touch MARKER)"],
+    ["backticks", "http://127.0.0.1:1/`touch MARKER`"],
+    ["quotes", `http://127.0.0.1:1/'"$(touch MARKER)"'`],
+    ["a newline that forges a section", "http://127.0.0.1:1/x\nTESTBED section journal\n$(touch MARKER)"],
+    ["spaces and a leading dash", "-o MARKER http://127.0.0.1:1/ ; touch MARKER"],
+  ])("runs a hostile URL (%s) as text: every tool gets it as one argument", (_name, url) => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "testbed-probe-"));
+    try {
+      // Doubles for the host's tools: each records its argv, NUL-separated, and prints nothing, as curl does when
+      // nothing answers (-f) and as journalctl and kubectl do when there is nothing to show.
+      const bin = path.join(dir, "bin");
+      fs.mkdirSync(bin);
+      for (const tool of ["curl", "journalctl", "systemctl", "k3s"]) {
+        const exit = tool === "curl" ? 7 : 0;
+        fs.writeFileSync(
+          path.join(bin, tool),
+          `#!/bin/bash\nprintf '%s\\0' ${tool} "$@" >> "$ARGV_LOG"\nprintf '\\1' >> "$ARGV_LOG"\n${tool === "k3s" ? '[ "$4" = get ] && echo pod/etcd-0\n' : ""}exit ${exit}\n`,
+          { mode: 0o755 },
+        );
+      }
+      const since = "1h$(touch MARKER)";
+      const script = etcdProbeScript({ metricsUrl: url, since, karmada: true });
+      const r = spawnSync("/bin/bash", ["-s"], {
+        input: script,
+        cwd: dir,
+        encoding: "utf8",
+        env: { PATH: `${bin}:/usr/bin:/bin`, ARGV_LOG: path.join(dir, "argv") },
+      });
+      expect(r.status).toBe(0);
+      expect(fs.existsSync(path.join(dir, "MARKER"))).toBe(false);
+      const calls = fs
+        .readFileSync(path.join(dir, "argv"), "utf8")
+        .split("\x01")
+        .filter((l) => l !== "")
+        .map((l) => l.split("\0").slice(0, -1));
+      expect(calls.find((c) => c[0] === "curl")).toEqual(["curl", "-fsS", "--max-time", "10", "--url", url]);
+      expect(calls.find((c) => c[0] === "journalctl")).toEqual([
+        "journalctl",
+        "-u",
+        "k3s.service",
+        "--since",
+        `-${since}`,
+        "-o",
+        "short-iso",
+        "--no-pager",
+      ]);
+      expect(calls.find((c) => c[0] === "k3s" && c.includes("logs"))).toContain(`--since=${since}`);
+      // The URL is not echoed into the output, so it cannot forge a section.
+      expect(parseProbeOutput(r.stdout)).toEqual({
+        sections: { metrics: "", journal: "", "karmada-etcd": "\n" },
+        unavailable: [
+          "metrics: nothing answers at the metrics URL (k3s on its default sqlite store has no etcd; or etcd is down)",
+        ],
+      });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("splits the probe's output into sections and what was unavailable", () => {

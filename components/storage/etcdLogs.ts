@@ -80,7 +80,12 @@ function jsonPart(line: string): Record<string, unknown> | undefined {
 function timeOf(line: string, json: Record<string, unknown> | undefined): string | undefined {
   const ts = json?.ts;
   if (typeof ts === "string") return ts;
-  if (typeof ts === "number") return new Date(ts * 1000).toISOString();
+  if (typeof ts === "number") {
+    // zap's epoch encoder writes seconds; a number beyond Date's range (±8.64e15 ms) has no ISO form, so the line's
+    // own text time, if any, stands in.
+    const at = new Date(ts * 1000);
+    if (Number.isFinite(at.getTime())) return at.toISOString();
+  }
   return ISO_TIME.exec(line)?.[0] ?? SYSLOG_TIME.exec(line)?.[0];
 }
 
@@ -132,7 +137,7 @@ export function analyzeEtcdLogs(text: string): LogFindings {
         s.last = t;
       }
       const d = durationOf(line, json);
-      if (d !== undefined) s.worstMs = Math.max(s.worstMs ?? 0, d);
+      if (d !== undefined && Number.isFinite(d)) s.worstMs = Math.max(s.worstMs ?? 0, d);
     }
   }
   return { lines, signs };

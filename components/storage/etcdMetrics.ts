@@ -91,9 +91,25 @@ export const ETCD_METRICS = {
   hasLeader: "etcd_server_has_leader",
 } as const;
 
-/** Raised when a page is not Prometheus text or holds no etcd metrics. */
+/** A series doctor cannot read: which member, which series, and what is wrong with it. */
+export interface Unreadable {
+  member: string;
+  series: string;
+  why: string;
+}
+
+/**
+ * Raised when a page is not Prometheus text, holds no etcd metrics, or holds etcd series that cannot be read
+ * (`unreadable`): a verdict on such data would be a guess.
+ */
 export class MetricsError extends Error {
   override name = "MetricsError";
+  constructor(
+    message: string,
+    readonly unreadable: Unreadable[] = [],
+  ) {
+    super(message);
+  }
 }
 
 function memberKey(source: string, labels: Record<string, string> | undefined): string {
@@ -104,19 +120,70 @@ function memberKey(source: string, labels: Record<string, string> | undefined): 
   return rest.length === 0 ? source : `${source}{${rest.join(",")}}`;
 }
 
-function summarize(buckets: Bucket[], count: number, sum: number): LatencySummary {
+/**
+ * A sample value or `le` bound as the text format writes it (Go's strconv 'g' format, `NaN`, `+Inf`, `-Inf`), NaN
+ * for anything else. parse-prometheus-text-format hands values over as strings and lets through an empty one (a
+ * line cut after its labels), which `Number` would read as 0.
+ */
+export function sampleValue(text: string): number {
+  if (/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(text)) return Number(text);
+  if (text === "+Inf" || text === "Inf") return Infinity;
+  if (text === "-Inf") return -Infinity;
+  return NaN;
+}
+
+const show = (le: number) => (le === Infinity ? "+Inf" : String(le));
+
+/**
+ * What is wrong with a histogram's samples, if anything. Each of these made doctor say "healthy" on data that proves
+ * nothing (a p99 of NaN, or of 16 ms from a NaN bucket where the buckets around it put it at 8 ms at most).
+ */
+function histogramFault(
+  buckets: readonly Bucket[],
+  count: number | undefined,
+  sum: number | undefined,
+): string | undefined {
+  if (buckets.length === 0) return "no buckets, only _sum or _count";
+  const bad = buckets.find((b) => Number.isNaN(b.le));
+  if (bad !== undefined) return "a bucket whose le is not a number";
+  const sorted = [...buckets].sort((a, b) => a.le - b.le);
+  for (let i = 1; i < sorted.length; i++)
+    if (sorted[i].le === sorted[i - 1].le) return `two buckets with le="${show(sorted[i].le)}"`;
+  for (const b of sorted) {
+    if (!Number.isFinite(b.count)) return `bucket le="${show(b.le)}" reads ${b.count}`;
+    if (b.count < 0) return `bucket le="${show(b.le)}" reads a negative count (${b.count})`;
+  }
+  if (sorted[sorted.length - 1].le !== Infinity) return `no le="+Inf" bucket, so no total to rank against`;
+  if (sorted.length < 2) return `only the le="+Inf" bucket: no latency bounds`;
+  // Buckets are cumulative. client_golang fills them from one snapshot, and Prometheus' federation passes them on as
+  // scraped, so a count below the one before it is a damaged page, not a race to smooth over.
+  for (let i = 1; i < sorted.length; i++)
+    if (sorted[i].count < sorted[i - 1].count)
+      return `cumulative buckets fall from ${sorted[i - 1].count} (le="${show(sorted[i - 1].le)}") to ${sorted[i].count} (le="${show(sorted[i].le)}")`;
+  const total = sorted[sorted.length - 1].count;
+  // prometheus/common expfmt/text_create.go (MetricFamilyToText) writes the +Inf bucket and _count from the same
+  // GetSampleCount(): they differ only on a damaged page.
+  if (count !== undefined && count !== total) return `_count ${count} differs from the +Inf bucket's ${total}`;
+  if (sum !== undefined && !(Number.isFinite(sum) && sum >= 0)) return `_sum reads ${sum}`;
+  if (total === 0) return "no observations yet (zero samples)";
+  return undefined;
+}
+
+function summarize(buckets: Bucket[], count: number, sum: number | undefined): LatencySummary {
   return {
     count,
     p50Ms: histogramQuantile(0.5, buckets) * 1000,
     p99Ms: histogramQuantile(0.99, buckets) * 1000,
-    meanMs: count > 0 ? (sum / count) * 1000 : NaN,
+    meanMs: sum !== undefined && count > 0 ? (sum / count) * 1000 : NaN,
     buckets: [...buckets].sort((a, b) => a.le - b.le),
   };
 }
 
 /**
  * The etcd health figures on a Prometheus text page (an etcd /metrics endpoint, or a federation page holding many
- * members told apart by labels), one entry per member. Parsed with parse-prometheus-text-format.
+ * members told apart by labels), one entry per member. Parsed with parse-prometheus-text-format. Throws a
+ * MetricsError naming every member and series it cannot read (see `histogramFault`; a counter that is not a
+ * non-negative number): doctor gives no verdict on them.
  */
 export function readEtcdMetrics(text: string, source: string): MemberMetrics[] {
   // parse-prometheus-text-format folds every series of a histogram family into one (it keeps the last series'
@@ -142,15 +209,16 @@ export function readEtcdMetrics(text: string, source: string): MemberMetrics[] {
       .filter((f): f is CounterField => !(HISTOGRAM_FIELDS as readonly string[]).includes(f))
       .map((f) => [ETCD_METRICS[f], f]),
   );
-  type Partial = { buckets: Bucket[]; count: number; sum: number };
+  type Partial = { buckets: Bucket[]; count?: number; sum?: number };
   const partial = new Map<MemberMetrics, Map<HistogramField, Partial>>();
   const histogramOf = (m: MemberMetrics, field: HistogramField) => {
     let byField = partial.get(m);
     if (byField === undefined) partial.set(m, (byField = new Map()));
     let h = byField.get(field);
-    if (h === undefined) byField.set(field, (h = { buckets: [], count: 0, sum: 0 }));
+    if (h === undefined) byField.set(field, (h = { buckets: [] }));
     return h;
   };
+  const unreadable: Unreadable[] = [];
   for (const family of families) {
     const suffix = /_(bucket|sum|count)$/.exec(family.name);
     const histogram = suffix ? histograms.get(family.name.slice(0, suffix.index)) : undefined;
@@ -159,24 +227,45 @@ export function readEtcdMetrics(text: string, source: string): MemberMetrics[] {
     for (const metric of family.metrics) {
       if (!("value" in metric)) continue;
       const m = of(metric.labels);
-      const value = Number(metric.value);
+      const value = sampleValue(metric.value);
       if (histogram === undefined) {
-        m[counter as CounterField] = value;
+        const field = counter as CounterField;
+        if (Number.isFinite(value) && value >= 0) m[field] = value;
+        else
+          unreadable.push({
+            member: m.member,
+            series: ETCD_METRICS[field],
+            why: `reads ${JSON.stringify(metric.value)}, not a count`,
+          });
         continue;
       }
       const h = histogramOf(m, histogram);
       if (suffix?.[1] === "bucket") {
         const le = metric.labels?.le;
-        if (le !== undefined) h.buckets.push({ le: le === "+Inf" ? Infinity : Number(le), count: value });
+        if (le !== undefined) h.buckets.push({ le: sampleValue(le), count: value });
       } else if (suffix?.[1] === "sum") h.sum = value;
       else h.count = value;
     }
   }
   for (const [m, byField] of partial)
-    for (const [field, h] of byField) if (h.buckets.length > 0) m[field] = summarize(h.buckets, h.count, h.sum);
+    for (const [field, h] of byField) {
+      const fault = histogramFault(h.buckets, h.count, h.sum);
+      if (fault === undefined)
+        m[field] = summarize(
+          h.buckets,
+          h.buckets.reduce((a, b) => Math.max(a, b.count), 0),
+          h.sum,
+        );
+      else unreadable.push({ member: m.member, series: ETCD_METRICS[field], why: fault });
+    }
   if (members.size === 0)
     throw new MetricsError(
       `${source}: no etcd metrics on this page (looked for ${ETCD_METRICS.walFsync} and ${ETCD_METRICS.leaderChangesSeen})`,
+    );
+  if (unreadable.length > 0)
+    throw new MetricsError(
+      `${source}: cannot judge: ${unreadable.length} etcd series cannot be read\n${unreadable.map((u) => `  ${u.member}: ${u.series}: ${u.why}`).join("\n")}`,
+      unreadable,
     );
   return [...members.values()];
 }

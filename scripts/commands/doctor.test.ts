@@ -1,15 +1,32 @@
-import { spawnSync } from "node:child_process";
+import { execFile, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
+import * as http from "node:http";
+import type { AddressInfo } from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { federationPage } from "../bench/etcdPages";
-import { examine, renderDoctor } from "./doctor";
+import { examine, readPage, readProbe, renderDoctor } from "./doctor";
 
 const root = path.resolve(__dirname, "../..");
 const fixtures = path.join(root, "components/storage/fixtures");
 const cli = (args: string[], input?: string) =>
   spawnSync("node", [path.join(root, "scripts/testbed.js"), ...args], { encoding: "utf8", timeout: 60_000, input });
+/** The CLI without blocking this process, so a server in it can answer (or stall). */
+const cliAsync = (args: string[]) =>
+  new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+    const child = execFile(
+      "node",
+      [path.join(root, "scripts/testbed.js"), ...args],
+      { encoding: "utf8", timeout: 60_000 },
+      (_err, stdout, stderr) => resolve({ status: child.exitCode, stdout, stderr }),
+    );
+  });
+const tmpFile = (name: string, text: string) => {
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "testbed-doctor-")), name);
+  fs.writeFileSync(file, text);
+  return file;
+};
 
 describe("testbed doctor", () => {
   it("names the disk from a slow etcd's real metrics (exit 1, one JSON object)", () => {
@@ -105,5 +122,121 @@ describe("testbed doctor", () => {
       '  federate{instance="etcd-199:2381"}',
       '  federate{instance="etcd-299:2381"}',
     ]);
+  });
+
+  // Issue 10, item 5.
+  it("cannot judge a page whose WAL histogram has no +Inf bucket: exit 2, member and series named, no verdict", () => {
+    const healthy = fs.readFileSync(path.join(fixtures, "etcd-3.4.23-metrics-healthy.txt"), "utf8");
+    const file = tmpFile(
+      "metrics.txt",
+      healthy.replace(/^etcd_disk_wal_fsync_duration_seconds_bucket\{le="\+Inf"\}.*\n/m, ""),
+    );
+    const r = cli(["doctor", "--etcd-metrics", file, "--warn-ms", "30"]);
+    fs.rmSync(path.dirname(file), { recursive: true });
+    expect([r.status, r.stdout, r.stderr]).toEqual([
+      2,
+      "",
+      `testbed: cannot judge etcd's health: a series cannot be read, and a verdict on them would be a guess\n  ${file}: etcd_disk_wal_fsync_duration_seconds: no le="+Inf" bucket, so no total to rank against\n`,
+    ]);
+  });
+
+  // Issue 10, item 6.
+  it("from logs alone, never says the disk keeps up; clean logs alone give no verdict (exit 2)", () => {
+    const slow = cli(["doctor", "--logs", path.join(fixtures, "etcd-3.4.23-zap-slow-150ms.log")]);
+    expect(slow.status).toBe(1);
+    expect(slow.stdout).not.toMatch(/keeps up/);
+    expect(slow.stdout).toMatch(
+      /^verdict: warn: etcd is at risk, and its disk could not be judged \(no WAL fsync metrics/m,
+    );
+    const clean = cli(["doctor", "--logs", "-", "--json"], "nothing to see\n");
+    expect(clean.status).toBe(2);
+    expect(JSON.parse(clean.stdout)).toMatchObject({ health: "unknown", findings: [], members: [] });
+  });
+
+  // Issue 10, item 11: the CLI checks its numbers as the spec does.
+  it.each([
+    [["--max-members", "abc"], '--max-members: "abc" is not a whole number of 1 or more'],
+    [["--max-members", "0"], '--max-members: "0" is not a whole number of 1 or more'],
+    [["--max-members", "2.5"], '--max-members: "2.5" is not a whole number of 1 or more'],
+    [["--warn-ms", "Infinity"], '--warn-ms: "Infinity" is not a positive number'],
+    [["--fail-ms", "abc"], '--fail-ms: "abc" is not a positive number'],
+    [["--fail-ms", ""], '--fail-ms: "" is not a positive number'],
+    [
+      ["--warn-ms", "100", "--fail-ms", "50"],
+      "--warn-ms: the warn limit (100 ms) must be below the fail limit (50 ms)",
+    ],
+    [["--warn-ms", "100"], "--warn-ms: the warn limit (100 ms) must be below the fail limit (100 ms)"],
+    [["--fail-ms", "5"], "--fail-ms: the warn limit (10 ms) must be below the fail limit (5 ms)"],
+    [["--timeout", "0"], '--timeout: "0" is not a positive number'],
+    [["--timeout", "1e10"], "--timeout: 10000000000 s is more than 3600 s"],
+    [["--metrics-url", "ftp://x/metrics"], '--metrics-url: "ftp://x/metrics" is not an http(s) URL'],
+    [["--metrics-url", "http://x/\n$(id)"], '--metrics-url: "http://x/\\n$(id)" is not an http(s) URL'],
+  ])("refuses %j with exit 2, naming the option", (args, message) => {
+    const r = cli(["doctor", "--etcd-metrics", path.join(fixtures, "etcd-3.4.23-metrics-healthy.txt"), ...args]);
+    expect([r.status, r.stdout, r.stderr]).toEqual([2, "", `testbed: ${message}\n`]);
+  });
+
+  it("lists as many members as --max-members says", () => {
+    const file = tmpFile("federate.txt", federationPage(5, 0));
+    const r = cli(["doctor", "--etcd-metrics", file, "--warn-ms", "30", "--max-members", "2"]);
+    fs.rmSync(path.dirname(file), { recursive: true });
+    expect(r.stdout).toMatch(/^etcd members: 5 \(the 2 with the slowest WAL fsync shown\)$/m);
+    expect(r.stdout.match(/^ {2}\S+$/gm)).toHaveLength(2);
+  });
+
+  it("with --stack, drops a page curl gave up on half-way, and names the URL that did not answer", () => {
+    // curl -fsS --max-time 10 prints what it got before timing out, then the probe says the metrics are unavailable.
+    const out = [
+      "TESTBED section metrics",
+      "# TYPE etcd_disk_wal_fsync_duration_seconds histogram",
+      'etcd_disk_wal_fsync_duration_seconds_bucket{le="0.001"} 3',
+      "TESTBED unavailable metrics: nothing answers at the metrics URL (k3s on its default sqlite store has no etcd; or etcd is down)",
+      "TESTBED section journal",
+      "2026-11-20T09:19:17+0000 k3s[1]: slow fdatasync",
+      "",
+    ].join("\n");
+    expect(readProbe("k3s-cp", out, "http://127.0.0.1:2381/metrics")).toEqual({
+      pages: [],
+      logs: [{ source: "k3s-cp k3s journal", text: "2026-11-20T09:19:17+0000 k3s[1]: slow fdatasync\n\n" }],
+      unavailable: [
+        "k3s-cp: metrics: nothing answers at http://127.0.0.1:2381/metrics (k3s on its default sqlite store has no etcd; or etcd is down)",
+      ],
+    });
+  });
+
+  // Issue 10, item 7: a server that sends its headers and then stalls the body.
+  describe("a metrics server that stalls", () => {
+    let server: http.Server;
+    let base: string;
+    const open: http.ServerResponse[] = [];
+    beforeAll(async () => {
+      server = http.createServer((req, res) => {
+        if (req.url === "/stall-headers") return void open.push(res);
+        res.writeHead(200, { "content-type": "text/plain; version=0.0.4" });
+        res.write("# TYPE etcd_server_has_leader gauge\n");
+        open.push(res);
+      });
+      await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+      base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    });
+    afterAll(async () => {
+      for (const res of open) res.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    });
+
+    it("times out on the body with an error naming the URL, no stack trace (exit 2)", async () => {
+      const r = await cliAsync(["doctor", "--etcd-metrics", `${base}/metrics`, "--timeout", "1"]);
+      expect([r.status, r.stdout, r.stderr]).toEqual([
+        2,
+        "",
+        `testbed: ${base}/metrics: no complete answer within 1 s (the body stopped after 36 bytes)\n`,
+      ]);
+    });
+
+    it("times out on the headers too", async () => {
+      await expect(readPage(`${base}/stall-headers`, 0.3)).rejects.toThrow(
+        `${base}/stall-headers: no complete answer within 0.3 s (no response headers)`,
+      );
+    });
   });
 });

@@ -10,7 +10,12 @@ import {
   renderHistogram,
 } from "../../components/storage/etcdDoctor";
 import { type LogFindings, LOG_SIGNS, type LogSign, analyzeEtcdLogs } from "../../components/storage/etcdLogs";
-import { type MemberMetrics, MetricsError, readEtcdMetrics } from "../../components/storage/etcdMetrics";
+import {
+  type MemberMetrics,
+  MetricsError,
+  type Unreadable,
+  readEtcdMetrics,
+} from "../../components/storage/etcdMetrics";
 import { DEFAULT_FAIL_P99_MS, DEFAULT_WARN_P99_MS, type DiskThresholds } from "../../components/storage/thresholds";
 import { loadStackSpec, remoteRunner } from "../lib/hosts";
 import { type StackOptions, withStackOptions } from "../lib/stackArgs";
@@ -24,18 +29,53 @@ export interface DoctorReport extends Diagnosis {
   seconds: number;
 }
 
-/** Reads a metrics page from a URL (http, https) or a file. */
-async function readPage(source: string): Promise<string> {
-  if (/^https?:\/\//.test(source)) {
+/** How long a metrics page may take, headers and body together. Defaults to 10 s, as the probe's curl waits. */
+export const PAGE_TIMEOUT_S = 10;
+/** The longest --timeout: an hour (Node's timers stop at 2^32-1 ms, about 49 days; a longer wait is a mistake). */
+const MAX_TIMEOUT_S = 3600;
+/** A metrics page larger than this is not an etcd page (etcd's is about 150 KiB; a 1,000-member federation 6 MiB). */
+const PAGE_MAX_BYTES = 256 * 1024 * 1024;
+
+/**
+ * Reads a metrics page from a URL (http, https) or a file. The timeout covers the body too: a server that sends its
+ * headers and then stalls must not hold doctor forever, nor end it with a stack trace.
+ */
+export async function readPage(source: string, timeoutS = PAGE_TIMEOUT_S): Promise<string> {
+  if (/^https?:\/\//i.test(source)) {
+    const signal = AbortSignal.timeout(timeoutS * 1000);
+    const failed = (err: unknown, what: string) => {
+      if (signal.aborted) return new CliError(`${source}: no complete answer within ${timeoutS} s (${what})`);
+      const cause = (err as { cause?: Error }).cause;
+      return new CliError(`${source}: cannot fetch: ${cause?.message ?? (err as Error).message}`);
+    };
     let res: Response;
     try {
-      res = await fetch(source, { signal: AbortSignal.timeout(10_000) });
+      res = await fetch(source, { signal });
     } catch (err) {
-      const cause = (err as { cause?: Error }).cause;
-      throw new CliError(`${source}: cannot fetch: ${cause?.message ?? (err as Error).message}`);
+      throw failed(err, "no response headers");
     }
-    if (!res.ok) throw new CliError(`${source}: HTTP ${res.status} ${res.statusText}`);
-    return res.text();
+    if (!res.ok) {
+      await res.body?.cancel().catch(() => undefined);
+      throw new CliError(`${source}: HTTP ${res.status} ${res.statusText}`);
+    }
+    const chunks: Uint8Array[] = [];
+    let bytes = 0;
+    try {
+      for await (const chunk of res.body ?? []) {
+        bytes += chunk.length;
+        if (bytes > PAGE_MAX_BYTES) {
+          await res.body?.cancel().catch(() => undefined);
+          throw new CliError(
+            `${source}: the page is larger than ${PAGE_MAX_BYTES / 1024 / 1024} MiB: not an etcd metrics page`,
+          );
+        }
+        chunks.push(chunk);
+      }
+    } catch (err) {
+      if (err instanceof CliError) throw err;
+      throw failed(err, `the body stopped after ${bytes} bytes`);
+    }
+    return Buffer.concat(chunks).toString("utf8");
   }
   try {
     return fs.readFileSync(source === "-" ? 0 : source, "utf8");
@@ -44,11 +84,35 @@ async function readPage(source: string): Promise<string> {
   }
 }
 
+/** What one host's probe output gives doctor: its metrics page, its logs, and what it could not read. */
+export function readProbe(
+  host: string,
+  stdout: string,
+  metricsUrl: string,
+): { pages: { source: string; text: string }[]; logs: { source: string; text: string }[]; unavailable: string[] } {
+  const { sections, unavailable: missing } = parseProbeOutput(stdout);
+  const lacks = (section: string) => missing.some((m) => m.startsWith(`${section}:`));
+  return {
+    // A page curl gave up on half-way (it timed out, the connection broke) is not read: its cut series would only
+    // say "cannot judge", where the truth is that this host's metrics could not be read.
+    pages: sections.metrics?.trim() && !lacks("metrics") ? [{ source: host, text: sections.metrics }] : [],
+    logs: [
+      ...(lacks("journal") ? [] : [{ source: `${host} k3s journal`, text: sections.journal ?? "" }]),
+      ...(sections["karmada-etcd"] !== undefined && !lacks("karmada-etcd")
+        ? [{ source: `${host} karmada etcd`, text: sections["karmada-etcd"] }]
+        : []),
+    ],
+    unavailable: missing.map((m) => `${host}: ${m.replace("the metrics URL", metricsUrl)}`),
+  };
+}
+
 /** What doctor reads over the stack's connections: each cluster server (the Karmada host is one). */
 async function probeStack(opts: StackOptions & { host?: string; since: string; metricsUrl: string }): Promise<{
   pages: { source: string; text: string }[];
   logs: { source: string; text: string }[];
   unavailable: string[];
+  /** Hosts whose etcd metrics could not be read: their disk is not judged. */
+  noMetrics: string[];
   thresholds: DiskThresholds;
 }> {
   const spec = loadStackSpec(opts);
@@ -62,6 +126,7 @@ async function probeStack(opts: StackOptions & { host?: string; since: string; m
   const pages: { source: string; text: string }[] = [];
   const logs: { source: string; text: string }[] = [];
   const unavailable: string[] = [];
+  const noMetrics: string[] = [];
   await Promise.all(
     targets.map(async (host) => {
       let out: string;
@@ -75,47 +140,61 @@ async function probeStack(opts: StackOptions & { host?: string; since: string; m
       } catch (err) {
         throw err instanceof CliError ? err : new CliError(`host ${host}: ${(err as Error).message}`);
       }
-      const { sections, unavailable: missing } = parseProbeOutput(out);
-      unavailable.push(...missing.map((m) => `${host}: ${m}`));
-      if (sections.metrics?.trim()) pages.push({ source: host, text: sections.metrics });
-      if (!missing.some((m) => m.startsWith("journal:")))
-        logs.push({ source: `${host} k3s journal`, text: sections.journal ?? "" });
-      if (sections["karmada-etcd"] !== undefined && !missing.some((m) => m.startsWith("karmada-etcd:")))
-        logs.push({ source: `${host} karmada etcd`, text: sections["karmada-etcd"] });
+      const read = readProbe(host, out, opts.metricsUrl);
+      pages.push(...read.pages);
+      logs.push(...read.logs);
+      unavailable.push(...read.unavailable);
+      if (read.pages.length === 0) noMetrics.push(host);
     }),
   );
   return {
     pages,
     logs,
     unavailable,
+    noMetrics,
     thresholds: { warnMs: spec.diskGate.warnMs, failMs: spec.diskGate.failMs },
   };
 }
 
-/** Runs doctor over pages and logs already read. */
+/** At most this many unreadable series are listed; the rest are counted. */
+const UNREADABLE_SHOWN = 20;
+
+/**
+ * Runs doctor over pages and logs already read. `unavailable` lists what could not be read, `noMetrics` the sources
+ * (hosts) whose metrics could not be read. Unreadable series give no verdict: a CliError (exit 2) names each one.
+ */
 export function examine(
   pages: { source: string; text: string }[],
   logTexts: { source: string; text: string }[],
   thresholds: DiskThresholds,
-  unavailable: string[] = [],
-  started = Date.now(),
+  opts: { unavailable?: string[]; noMetrics?: string[]; started?: number } = {},
 ): DoctorReport {
+  const started = opts.started ?? Date.now();
   const members: MemberMetrics[] = [];
+  const unreadable: Unreadable[] = [];
   for (const p of pages) {
     try {
       members.push(...readEtcdMetrics(p.text, p.source));
     } catch (err) {
-      if (err instanceof MetricsError) throw new CliError(err.message);
-      throw err;
+      if (!(err instanceof MetricsError)) throw err;
+      if (err.unreadable.length === 0) throw new CliError(err.message);
+      unreadable.push(...err.unreadable);
     }
+  }
+  if (unreadable.length > 0) {
+    const shown = unreadable.slice(0, UNREADABLE_SHOWN).map((u) => `  ${u.member}: ${u.series}: ${u.why}`);
+    if (unreadable.length > UNREADABLE_SHOWN) shown.push(`  and ${unreadable.length - UNREADABLE_SHOWN} more`);
+    throw new CliError(
+      `cannot judge etcd's health: ${unreadable.length === 1 ? "a series" : `${unreadable.length} series`} cannot be read, and a verdict on them would be a guess\n${shown.join("\n")}`,
+    );
   }
   const logs = logTexts.map((l) => ({ source: l.source, findings: analyzeEtcdLogs(l.text) }));
   return {
-    ...diagnose(members, logs, thresholds),
+    ...diagnose(members, logs, thresholds, opts.noMetrics ?? []),
     thresholds,
     members,
     logs,
-    unavailable,
+    unavailable: opts.unavailable ?? [],
     seconds: (Date.now() - started) / 1000,
   };
 }
@@ -162,6 +241,33 @@ export function renderDoctor(r: DoctorReport, maxMembers = 10): string {
   return `${out.join("\n").replace(/^\n/, "")}\n`;
 }
 
+/** A positive, finite number of milliseconds from an option, or a CliError naming the option. */
+function positiveMs(flag: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const v = text.trim() === "" ? NaN : Number(text);
+  if (!(Number.isFinite(v) && v > 0)) throw new CliError(`${flag}: ${JSON.stringify(text)} is not a positive number`);
+  return v;
+}
+
+/** A whole number of at least 1 from an option, or a CliError naming the option. */
+function wholeNumber(flag: string, text: string): number {
+  const v = /^\d+$/.test(text) ? Number(text) : NaN;
+  if (!(Number.isSafeInteger(v) && v >= 1))
+    throw new CliError(`${flag}: ${JSON.stringify(text)} is not a whole number of 1 or more`);
+  return v;
+}
+
+const EXIT_HELP = `
+Exit codes:
+  0  healthy: WAL fsync figures show the disk keeps up, and nothing else is wrong
+  1  a verdict: etcd is at risk or sick; the summary names the disk when it is
+     the cause, or says the disk could not be judged (logs only)
+  2  bad input, an unreachable host, or cannot judge: a metrics series that
+     cannot be read (no +Inf bucket, NaN, negative or falling counts, no
+     observations), or nothing wrong in what was read but no WAL fsync metrics
+     to judge the disk by (logs only: etcd logs a slow fdatasync only past 1 s)
+`;
+
 export function register(program: Command): void {
   withStackOptions(
     program
@@ -174,10 +280,12 @@ export function register(program: Command): void {
       .option("--host <name>", "with --stack: only this cluster server")
       .option("--since <duration>", "with --stack: how much of the logs to read", "1h")
       .option("--metrics-url <url>", "with --stack: where etcd serves metrics on the host", K3S_ETCD_METRICS_URL)
-      .option("--warn-ms <n>", `fsync p99 above this warns (default ${DEFAULT_WARN_P99_MS}, or the stack's)`, Number)
-      .option("--fail-ms <n>", `fsync p99 above this fails (default ${DEFAULT_FAIL_P99_MS}, or the stack's)`, Number)
-      .option("--max-members <n>", "members listed in the table (the slowest first)", Number, 10)
-      .option("--json", "print one JSON object"),
+      .option("--warn-ms <n>", `fsync p99 above this warns (default ${DEFAULT_WARN_P99_MS}, or the stack's)`)
+      .option("--fail-ms <n>", `fsync p99 above this fails (default ${DEFAULT_FAIL_P99_MS}, or the stack's)`)
+      .option("--max-members <n>", "members listed in the table (the slowest first)", "10")
+      .option("--timeout <s>", "seconds to wait for each --etcd-metrics URL, body included", String(PAGE_TIMEOUT_S))
+      .option("--json", "print one JSON object")
+      .addHelpText("after", EXIT_HELP),
   ).action(
     async (
       opts: StackOptions & {
@@ -186,9 +294,10 @@ export function register(program: Command): void {
         host?: string;
         since: string;
         metricsUrl: string;
-        warnMs?: number;
-        failMs?: number;
-        maxMembers: number;
+        warnMs?: string;
+        failMs?: string;
+        maxMembers: string;
+        timeout: string;
         json?: boolean;
       },
     ) => {
@@ -197,38 +306,51 @@ export function register(program: Command): void {
       if (!stackGiven && !opts.etcdMetrics && !opts.logs)
         throw new CliError("say where etcd is: --stack NAME, --etcd-metrics URL..., or --logs FILE");
       if (opts.host !== undefined && !stackGiven) throw new CliError("--host needs --stack NAME or --file PATH");
-      for (const [flag, v] of [
-        ["--warn-ms", opts.warnMs],
-        ["--fail-ms", opts.failMs],
-      ] as const)
-        if (v !== undefined && !(v > 0)) throw new CliError(`${flag}: ${v} is not a positive number`);
+      const warnMs = positiveMs("--warn-ms", opts.warnMs);
+      const failMs = positiveMs("--fail-ms", opts.failMs);
+      const maxMembers = wholeNumber("--max-members", opts.maxMembers);
+      const timeoutS = positiveMs("--timeout", opts.timeout) as number;
+      if (timeoutS > MAX_TIMEOUT_S) throw new CliError(`--timeout: ${timeoutS} s is more than ${MAX_TIMEOUT_S} s`);
       // One duration both journalctl (--since -1h) and kubectl logs (--since=1h) understand.
       if (!/^\d+[smh]$/.test(opts.since))
         throw new CliError(`--since: ${JSON.stringify(opts.since)} is not a duration like 30m, 1h or 90s`);
+      if (!/^https?:\/\/[^\s]+$/i.test(opts.metricsUrl) || !URL.canParse(opts.metricsUrl))
+        throw new CliError(`--metrics-url: ${JSON.stringify(opts.metricsUrl)} is not an http(s) URL`);
       if ((opts.logs ?? []).filter((l) => l === "-").length > 1)
         throw new CliError("--logs: - (standard input) at most once");
+      // Checked before any host is contacted when both are given; against the stack's limits once they are known.
+      const checkLimits = (t: DiskThresholds) => {
+        if (t.warnMs >= t.failMs)
+          throw new CliError(
+            `${warnMs !== undefined ? "--warn-ms" : "--fail-ms"}: the warn limit (${t.warnMs} ms) must be below the fail limit (${t.failMs} ms)`,
+          );
+        return t;
+      };
       let thresholds: DiskThresholds = { warnMs: DEFAULT_WARN_P99_MS, failMs: DEFAULT_FAIL_P99_MS };
+      checkLimits({ warnMs: warnMs ?? thresholds.warnMs, failMs: failMs ?? thresholds.failMs });
       const pages: { source: string; text: string }[] = [];
       const logs: { source: string; text: string }[] = [];
       const unavailable: string[] = [];
+      const noMetrics: string[] = [];
       if (stackGiven) {
         const probed = await probeStack({ ...opts });
         pages.push(...probed.pages);
         logs.push(...probed.logs);
         unavailable.push(...probed.unavailable);
+        noMetrics.push(...probed.noMetrics);
         thresholds = probed.thresholds;
       }
-      for (const source of opts.etcdMetrics ?? []) pages.push({ source, text: await readPage(source) });
+      for (const source of opts.etcdMetrics ?? []) pages.push({ source, text: await readPage(source, timeoutS) });
       for (const source of opts.logs ?? [])
-        logs.push({ source: source === "-" ? "stdin" : source, text: await readPage(source) });
+        logs.push({ source: source === "-" ? "stdin" : source, text: await readPage(source, timeoutS) });
       if (pages.length === 0 && logs.length === 0)
         throw new CliError(`no etcd to examine: ${unavailable.join("; ") || "no sources"}`);
-      thresholds = { warnMs: opts.warnMs ?? thresholds.warnMs, failMs: opts.failMs ?? thresholds.failMs };
-      const report = examine(pages, logs, thresholds, unavailable, started);
+      thresholds = checkLimits({ warnMs: warnMs ?? thresholds.warnMs, failMs: failMs ?? thresholds.failMs });
+      const report = examine(pages, logs, thresholds, { unavailable, noMetrics, started });
       // JSON has no infinity: the +Inf bucket's bound is written as Prometheus writes it.
       const json = () => JSON.stringify(report, (_k, v: unknown) => (v === Infinity ? "+Inf" : v), 2);
-      process.stdout.write(opts.json ? `${json()}\n` : renderDoctor(report, opts.maxMembers));
-      finish(report.health === "healthy" ? EXIT.ok : EXIT.verdict);
+      process.stdout.write(opts.json ? `${json()}\n` : renderDoctor(report, maxMembers));
+      finish(report.health === "healthy" ? EXIT.ok : report.health === "unknown" ? EXIT.badInput : EXIT.verdict);
     },
   );
 }
