@@ -111,6 +111,16 @@ describe("testbed plan never shows a secret", () => {
     expect(everything).not.toContain(sudoPassword);
   });
 
+  it("marks every step whose inputs carry a secret, also where the value is unknown until apply", () => {
+    const rows = JSON.parse(cli("plan", "--file", path.join(dir, "Pulumi.inline.yaml"), "--json").stdout) as Row[];
+    // The agents' stdin carries the join token, read from the server during the run.
+    for (const agent of ["pi/k3s-agent", "jetson/k3s-agent"])
+      expect(rows.find((r) => r.name === agent)?.secretInputs).toEqual(["connection", "stdin"]);
+    // A VM's connection holds the private key, though its address is known only after launch.
+    for (const r of rows.filter((x) => x.type === "command:remote:Command"))
+      expect(r.secretInputs, r.name).toContain("connection");
+  });
+
   it("marks the sudo password's steps as having secret stdin", () => {
     const rows = JSON.parse(cli("plan", "--file", path.join(dir, "Pulumi.inline.yaml"), "--json").stdout) as Row[];
     expect(rows.find((r) => r.name === "pi/reachable")?.secretInputs).toEqual(["connection", "stdin"]);
