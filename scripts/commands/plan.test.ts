@@ -149,6 +149,35 @@ describe("testbed validate", () => {
     expect(r.stderr).toContain('karmada.members.1: "cloud" is not a cluster of this spec (known: "mgmt", "edge")');
   });
 
+  it.each([
+    ["an empty file", "", "holds nothing where a mapping with `config:` belongs"],
+    ["config: null", "config:\n", "has nothing under `config:`"],
+    ["a top-level list", "- testbed:hosts\n", "holds a list where a mapping with `config:` belongs"],
+    ["no testbed settings", "config:\n  aws:region: x\n", "no testbed settings found"],
+  ])("exits 2 on %s, saying what a stack file looks like", (_what, text, message) => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "testbed-validate-"));
+    fs.writeFileSync(path.join(dir, "Pulumi.x.yaml"), text);
+    const r = cli("validate", "--file", path.join(dir, "Pulumi.x.yaml"));
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain(message);
+    expect(r.stderr).toContain("testbed:hosts:\n        nuc:\n          address:");
+    expect(r.stderr).not.toContain("is required");
+  });
+
+  it("exits 2 on the testbed:host typo with one error: the unknown key and the nearest known one", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "testbed-validate-"));
+    const demo = parse(fs.readFileSync(path.join(root, "stacks/Pulumi.demo.yaml"), "utf8"));
+    demo.config["testbed:host"] = demo.config["testbed:hosts"];
+    delete demo.config["testbed:hosts"];
+    fs.writeFileSync(path.join(dir, "Pulumi.typo.yaml"), stringify(demo));
+    const r = cli("validate", "--file", path.join(dir, "Pulumi.typo.yaml"));
+    expect(r.status).toBe(2);
+    expect(r.stderr.split("\n").slice(1)).toEqual([
+      '  host: unknown setting "testbed:host"; did you mean "testbed:hosts"?',
+      "",
+    ]);
+  });
+
   it("exits 2 for a stack that does not exist, naming the ones that do", () => {
     const r = cli("validate", "--stack", "nope");
     expect(r.status).toBe(2);
