@@ -1,7 +1,7 @@
 // The Pulumi program: read the stack's testbed spec, validate it (every error at once, before any host is
 // touched), build the testbed, export what an operator needs. See README.md for the settings.
 import * as pulumi from "@pulumi/pulumi";
-import { loadSpec, readRuntimeConfig } from "./components/spec";
+import { formatIssue, loadSpec, readRuntimeConfig } from "./components/spec";
 import { Testbed } from "./components/testbed";
 
 export = async () => {
@@ -12,7 +12,8 @@ export = async () => {
       unreadableFiles: pulumi.runtime.isDryRun() ? "warn" : "error",
     },
   );
-  for (const w of spec.warnings) void pulumi.log.warn(`${w.path}: ${w.message}`);
+  // formatIssue masks secrets: the values here are decrypted.
+  for (const w of spec.warnings) void pulumi.log.warn(formatIssue(w));
   const testbed = new Testbed("testbed", { spec });
   return testbed.outputs();
 };

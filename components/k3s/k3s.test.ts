@@ -11,11 +11,14 @@ import { K3sCluster } from "./k3s";
 const root = path.resolve(__dirname, "../..");
 const spec = loadSpec(readStackConfig(path.join(root, "stacks/Pulumi.sim.yaml")), {
   baseDir: root,
-  // Key files of a sim that may not exist here: a host key for the .pub files, a private key for the rest.
+  // Key files of a sim that may not exist here: a host key for the .pub files, a one-line password for the sudo
+  // password file (the spec refuses a multi-line one), a private key for the rest.
   readFile: (file) =>
     file.endsWith(".pub")
       ? "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOqlqm4Je6lr3zF0YNA4KdlFhrcK/y7VBF873abPbSQs"
-      : "-----BEGIN OPENSSH PRIVATE KEY-----\nnot-a-real-key\n-----END OPENSSH PRIVATE KEY-----\n",
+      : file.endsWith("sudo-password")
+        ? "not-a-real-password\n"
+        : "-----BEGIN OPENSSH PRIVATE KEY-----\nnot-a-real-key\n-----END OPENSSH PRIVATE KEY-----\n",
 });
 const thresholds = { warnMs: 10, failMs: 100 };
 const measured = (p99Ms: number) => ({ p99Ms }) as FioResult;

@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { isSecret, setupMocks, unwrap, type MockedResource } from "../../test/harness/mocks";
 import type { HostSpec } from "../spec";
 import { RemoteHost, connectionFor, preflightScript, privilegeOf } from "./host";
-import { bundle } from "./script";
+import { bundle, runCommand } from "./script";
 import { execFileSync } from "node:child_process";
 
 const KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nnot-a-real-key\n-----END OPENSSH PRIVATE KEY-----\n";
@@ -72,8 +72,8 @@ describe("RemoteHost", () => {
     expect(names).toEqual(["pi/reachable", "pi/hello"]);
     const hello = created.find((r) => r.name === "pi/hello")!;
     // The sudo password travels on stdin (secret), never in the command line.
-    expect(hello.inputs.create).toBe("sudo -k -S -p '' bash -s -- create");
-    expect(hello.inputs.delete).toBe("sudo -k -S -p '' bash -s -- delete");
+    expect(hello.inputs.create).toBe(runCommand("sudo-password", "create"));
+    expect(hello.inputs.delete).toBe(runCommand("sudo-password", "delete"));
     expect(JSON.stringify(hello.inputs.create)).not.toContain("s3cret");
     expect(await isSecret(step.stdin as never)).toBe(true);
     expect(await unwrap(step.stdin as never)).toBe(`s3cret\n${bundle("pi/hello", { create: 'changed "hi"' })}`);

@@ -41,25 +41,42 @@ export function connectionFor(
   }) as pulumi.Output<ConnectionArgs>;
 }
 
-/** The preflight script: facts about the host, and a clear failure when it is not what the spec says. */
+/**
+ * The preflight script: facts about the host, and a clear failure when it is not what the spec says.
+ *
+ * With a sudo password, it asks sudo itself whether it would ask the login user for one (`sudo -k -n true` run as
+ * that user succeeds only when it would not), rather than reading sudoers rules: `!authenticate`, a group rule or
+ * an LDAP policy all skip the password without a `NOPASSWD: ALL` line. The password could not leak then (see
+ * runCommand), but a password the host never asks for is a stale secret in the stack.
+ */
 export function preflightScript(host: Pick<HostSpec, "name" | "arch" | "sudoPassword" | "user">): StepScript {
   const expected = UNAME_ARCH[host.arch];
   const archCase = expected.map(shq).join("|");
+  const header = [
+    `readonly host_name=${shq(host.name)}`,
+    `readonly login_user=${shq(host.user)}`,
+    `readonly spec_arch=${shq(host.arch)}`,
+    `readonly expected_arch=${shq(expected.join(" or "))}`,
+  ].join("\n");
   const sudoCheck =
     host.user !== "root" && host.sudoPassword !== undefined
-      ? `# The password went to sudo on stdin; make sure sudo really asks this user for one, or it would run as code.
-if sudo -n -l -U "\${SUDO_USER:-${host.user}}" 2>/dev/null | grep -q "NOPASSWD: *ALL"; then
-  fail "host ${host.name}: sudo does not ask ${host.user} for a password, but hosts.${host.name}.sudoPassword is set; remove it from the stack"
+      ? `as_login_user() {
+  if command -v runuser >/dev/null 2>&1; then runuser -u "\${SUDO_USER:-$login_user}" -- "$@"
+  else su -s /bin/sh "\${SUDO_USER:-$login_user}" -c '"$@"' sh "$@"; fi
+}
+if as_login_user sudo -k -n true </dev/null >/dev/null 2>&1; then
+  fail "host $host_name: sudo does not ask $login_user for a password, but hosts.$host_name.sudoPassword is set; remove it from the stack"
 fi`
       : "";
   return {
     create: `
-[ "$(id -u)" -eq 0 ] || fail "host ${host.name}: the step did not get root (sudo failed)"
+${header}
+[ "$(id -u)" -eq 0 ] || fail "host $host_name: the step did not get root (sudo failed)"
 ${sudoCheck}
 machine="$(uname -m)"
 case "$machine" in
   ${archCase}) ;;
-  *) fail "host ${host.name}: uname -m says $machine, but hosts.${host.name}.arch is ${host.arch} (expected ${expected.join(" or ")})" ;;
+  *) fail "host $host_name: uname -m says $machine, but hosts.$host_name.arch is $spec_arch (expected $expected_arch)" ;;
 esac
 os="unknown"
 if [ -r /etc/os-release ]; then os="$(. /etc/os-release && echo "\${ID:-unknown}-\${VERSION_ID:-}")"; fi

@@ -54,13 +54,27 @@ describe("runCommand and stdinFor", () => {
   it.each([
     ["root", "create", "bash -s -- create"],
     ["sudo", "delete", "sudo -n bash -s -- delete"],
-    ["sudo-password", "create", "sudo -k -S -p '' bash -s -- create"],
   ] as const)("%s %s -> %s", (privilege, action, expected) => {
     expect(runCommand(privilege, action)).toBe(expected);
   });
+  it.each(["create", "delete"] as const)(
+    "with a sudo password (%s), the login shell reads it and hands it to sudo through askpass, never to root's bash",
+    (action) => {
+      const line = runCommand("sudo-password", action);
+      expect(line).toContain("IFS= read -r p");
+      expect(line).toMatch(new RegExp(`sudo -k -A -p '' env -u TESTBED_SUDO_PASSWORD bash -s -- ${action}$`));
+      expect(line).not.toContain("-S");
+      // POSIX sh: it runs in the login user's shell, which may be dash.
+      expect(execFileSync("sh", ["-n", "-c", line], { encoding: "utf8" })).toBe("");
+    },
+  );
   it("puts the sudo password on stdin's first line only when sudo asks for one", () => {
     expect(stdinFor("sudo-password", "SCRIPT", "pw")).toBe("pw\nSCRIPT");
     expect(stdinFor("sudo", "SCRIPT", "pw")).toBe("SCRIPT");
+  });
+  it("refuses a password that is not one line (its second line would reach root's bash)", () => {
+    expect(() => stdinFor("sudo-password", "SCRIPT", "pw\nrm -rf /")).toThrow("on one line");
+    expect(() => stdinFor("sudo-password", "SCRIPT")).toThrow("must be given");
   });
 });
 

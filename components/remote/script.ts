@@ -75,9 +75,34 @@ export function parseResult(stdout: string): StepResult {
 export type Privilege = "root" | "sudo" | "sudo-password";
 
 /**
+ * The variable that carries the sudo password from the login shell to the askpass helper, and nowhere else: sudo
+ * runs the helper as the login user with sudo's own environment (sudo src/tgetpass.c, sudo_askpass: setuid to the
+ * user, then execl), while the command runs in a reset environment (sudoers `env_reset`), and `env -u` drops the
+ * variable again in case a site turned env_reset off.
+ */
+const PASSWORD_VAR = "TESTBED_SUDO_PASSWORD";
+
+/**
+ * The askpass helper: prints the password once. A second call (sudo asks again after a wrong password) prints
+ * nothing, which sudo takes as a cancelled prompt (tgetpass.c, getln: EOF before any byte), so a wrong password
+ * fails after one attempt instead of three.
+ */
+const ASKPASS_LINES = [
+  "#!/bin/sh",
+  'test ! -e "$0.used" || exit 1',
+  ': > "$0.used"',
+  `printf '%s\\n' "$${PASSWORD_VAR}"`,
+];
+
+/**
  * The command line that runs a bundled step (the bundle itself travels on stdin, never in the command line).
- * With a sudo password, stdin starts with the password line: `sudo -S` reads exactly one line, one byte at a time,
- * and `-k` makes it ask even if a credential is cached, so the script never receives the password as code.
+ *
+ * With a sudo password, stdin's first line is the password, and the login user's shell (never root's) reads it with
+ * `IFS= read -r` (byte by byte from a pipe, so the script after it stays on stdin). It reaches sudo only through a
+ * 0700 askpass helper in a private `mktemp -d` directory, removed when the command ends; the helper holds no
+ * password, it prints the variable sudo passes it. So root's bash gets only the script: when sudo does not ask
+ * (a NOPASSWD rule, a cached credential ignored by `-k` or not), the password is never run as code, never printed,
+ * and never in root's environment or in any command line. The line is POSIX sh: it runs in the login shell.
  */
 export function runCommand(privilege: Privilege, action: "create" | "delete"): string {
   switch (privilege) {
@@ -86,13 +111,22 @@ export function runCommand(privilege: Privilege, action: "create" | "delete"): s
     case "sudo":
       return `sudo -n bash -s -- ${action}`;
     case "sudo-password":
-      return `sudo -k -S -p '' bash -s -- ${action}`;
+      return [
+        'd="$(mktemp -d)" || exit 1',
+        `trap 'rm -rf "$d"' EXIT`,
+        `IFS= read -r p || { echo "testbed: no sudo password on stdin" >&2; exit 1; }`,
+        `printf '%s\\n' ${ASKPASS_LINES.map(shq).join(" ")} > "$d/askpass" && chmod 700 "$d/askpass" && ` +
+          `${PASSWORD_VAR}="$p" SUDO_ASKPASS="$d/askpass" sudo -k -A -p '' env -u ${PASSWORD_VAR} bash -s -- ${action}`,
+      ].join("; ");
   }
 }
 
 /** What goes on stdin: the sudo password line (if any), then the bundle. */
 export function stdinFor(privilege: Privilege, bundled: string, sudoPassword?: string): string {
-  return privilege === "sudo-password" ? `${sudoPassword ?? ""}\n${bundled}` : bundled;
+  if (privilege !== "sudo-password") return bundled;
+  if (sudoPassword === undefined || /[\r\n]/.test(sudoPassword))
+    throw new Error("a sudo password must be given, on one line");
+  return `${sudoPassword}\n${bundled}`;
 }
 
 /** How a script is run on a host, decided by the spec: as root, with passwordless sudo, or with a sudo password. */

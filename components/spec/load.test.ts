@@ -8,7 +8,8 @@ const KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nkey\n-----END OPENSSH PRIVATE 
 const HK = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOqlqm4Je6lr3zF0YNA4KdlFhrcK/y7VBF873abPbSQs";
 const files: Record<string, string> = { "/keys/id": KEY, "/keys/nuc.pub": `${HK} root@nuc\n` };
 const readFile = (f: string) => {
-  if (files[f] === undefined) throw new Error(`ENOENT: ${f}`);
+  if (files[f] === undefined)
+    throw Object.assign(new Error(`ENOENT: no such file or directory, open '${f}'`), { code: "ENOENT" });
   return files[f];
 };
 
@@ -128,7 +129,7 @@ describe("loadSpec on bad input: every error, each naming its field, the value a
     [
       "an unknown setting",
       (s) => (s.hosts.pi.adress = "x"),
-      ['hosts.pi: unknown setting(s) "adress"; check the spelling against README.md, "Settings"'],
+      ['hosts.pi.adress: unknown setting "adress"; did you mean "address"?'],
     ],
     [
       "a bad host name",
@@ -148,7 +149,7 @@ describe("loadSpec on bad input: every error, each naming its field, the value a
     [
       "an unreadable key file",
       (s) => (s.hosts.nuc.privateKeyFile = "/keys/nope"),
-      ['hosts.nuc.privateKeyFile: "/keys/nope" cannot be read (ENOENT: /keys/nope)'],
+      ['hosts.nuc.privateKeyFile: "/keys/nope" cannot be read (no such file)'],
     ],
     [
       "a key given twice",
@@ -163,7 +164,9 @@ describe("loadSpec on bad input: every error, each naming its field, the value a
     [
       "a malformed host key",
       (s) => (s.hosts.pi.hostKey = "AAAA"),
-      ['hosts.pi.hostKey: "AAAA" is not an SSH public key in authorized_keys format ("ssh-ed25519 AAAA...")'],
+      [
+        'hosts.pi.hostKey: "AAAA" is not a key type this provisioner pins (ssh-ed25519, ssh-rsa, ecdsa-sha2-nistp256, ecdsa-sha2-nistp384, ecdsa-sha2-nistp521); expected an SSH public key in authorized_keys format ("ssh-ed25519 AAAA...", as ssh-keyscan prints it)',
+      ],
     ],
     [
       "a duplicate address",
@@ -197,7 +200,9 @@ describe("loadSpec on bad input: every error, each naming its field, the value a
     [
       "a bad VM size",
       (s) => (s.vms["k3s-cp"].memory = "6G"),
-      ['vms.k3s-cp.memory: "6G" must be a size like 6GiB or 512MiB'],
+      [
+        'vms.k3s-cp.memory: "6G" must be a whole number above 0 and a unit Incus reads (kB, MB, GB, TB, KiB, MiB, GiB, TiB), like 6GiB',
+      ],
     ],
     [
       "an unknown agent",
@@ -302,7 +307,7 @@ describe("loadSpec on bad input: every error, each naming its field, the value a
     raw.hosts.pi.sudoPassword = 12345;
     expect(() => loadSpec(raw, { readFile })).toThrow(SpecError);
     expect(validateSpec(raw, { readFile }).issues.map(formatIssue)).toEqual([
-      "hosts.pi.sudoPassword: (secret) expected string",
+      "hosts.pi.sudoPassword: (secret) expected a string",
     ]);
   });
 
@@ -311,8 +316,226 @@ describe("loadSpec on bad input: every error, each naming its field, the value a
     raw.hosts.nuc.privateKeyFile = "/keys/nope";
     const spec = loadSpec(raw, { readFile, unreadableFiles: "warn" });
     expect(spec.warnings.map(formatIssue)).toEqual([
-      'hosts.nuc.privateKeyFile: "/keys/nope" cannot be read (ENOENT: /keys/nope); pulumi up needs it',
+      'hosts.nuc.privateKeyFile: "/keys/nope" cannot be read (no such file); pulumi up needs it',
     ]);
+  });
+});
+
+describe("loadSpec refuses what the hosts, Incus and Kubernetes would refuse, naming the field", () => {
+  const blob = HK.split(" ")[1];
+  it.each<[string, (s: Record<string, any>) => void, string[]]>([
+    [
+      "a host key whose base64 is invalid",
+      (s) => (s.hosts.pi.hostKey = "ssh-ed25519 AAAA!!notbase64"),
+      [
+        'hosts.pi.hostKey: the key after ssh-ed25519 is not valid base64; expected an SSH public key in authorized_keys format ("ssh-ed25519 AAAA...", as ssh-keyscan prints it)',
+      ],
+    ],
+    [
+      "a host key whose type does not match its blob",
+      (s) => (s.hosts.pi.hostKey = `ssh-rsa ${blob}`),
+      ["hosts.pi.hostKey: says ssh-rsa, but the key is ssh-ed25519; copy the whole line again"],
+    ],
+    [
+      "a host key cut short",
+      (s) => (s.hosts.pi.hostKey = `ssh-ed25519 ${blob.slice(0, 8)}`),
+      ["hosts.pi.hostKey: the key after ssh-ed25519 is truncated"],
+    ],
+    [
+      "a Jetson with arch amd64",
+      (s) => (s.hosts.jetson.arch = "amd64"),
+      ['hosts.jetson.arch: "amd64" does not match board "jetson", which is arm64; set arch: arm64'],
+    ],
+    [
+      "a Raspberry Pi without arch",
+      (s) => delete s.hosts.pi.arch,
+      ['hosts.pi.arch: "amd64" does not match board "raspberry-pi", which is arm64; set arch: arm64'],
+    ],
+    [
+      "label keys Kubernetes refuses",
+      (s) => (s.hosts.pi.labels = { "bad key!/x/y": "a", ["k".repeat(130)]: "b", "Example.com/x": "c" }),
+      [
+        `hosts.pi.labels: key "bad key!/x/y" is not a Kubernetes label key: an optional prefix (a DNS subdomain, lower case, at most 253 characters) and '/', then a name of at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit`,
+        `hosts.pi.labels: key "${"k".repeat(80)}"... (130 characters) is not a Kubernetes label key: an optional prefix (a DNS subdomain, lower case, at most 253 characters) and '/', then a name of at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit`,
+        `hosts.pi.labels: key "Example.com/x" is not a Kubernetes label key: an optional prefix (a DNS subdomain, lower case, at most 253 characters) and '/', then a name of at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit`,
+      ],
+    ],
+    [
+      "label values Kubernetes refuses",
+      (s) => (s.vms["k3s-cp"].labels = { zone: "edge site", tier: '"quoted"', ok: "", fine: "a.b_c-1" }),
+      [
+        `vms.k3s-cp.labels.zone: "edge site" is not a Kubernetes label value: empty, or at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit`,
+        `vms.k3s-cp.labels.tier: "\\"quoted\\"" is not a Kubernetes label value: empty, or at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit`,
+      ],
+    ],
+    [
+      "text that was not UTF-8",
+      (s) => (s.vms["k3s-cp"].image = "images:ubuntu/22.04/cl\uFFFDud"),
+      ["vms.k3s-cp.image: holds bytes that are not UTF-8 (decoded as U+FFFD); save the stack file as UTF-8"],
+    ],
+    ...(["0GiB", "0MiB", "1.5GiB", "6KB", "6 GiB", "GiB", "-1GiB", "9999999999TiB"] as const).map(
+      (size) =>
+        [
+          `disk ${size}`,
+          (s: Record<string, any>) => (s.vms["k3s-cp"].disk = size),
+          [
+            `vms.k3s-cp.disk: ${JSON.stringify(size)} must be a whole number above 0 and a unit Incus reads (kB, MB, GB, TB, KiB, MiB, GiB, TiB), like 6GiB`,
+          ],
+        ] as [string, (s: Record<string, any>) => void, string[]],
+    ),
+    [
+      "a VM address equal to its explicit gateway",
+      (s) => (s.vms["k3s-cp"].gateway = "198.19.0.21"),
+      [
+        'vms.k3s-cp.gateway: "198.19.0.21" is also the VM\'s gateway; give the VM another address, or set vms.k3s-cp.gateway',
+      ],
+    ],
+    [
+      "a VM address equal to its default gateway",
+      (s) => (s.vms["k3s-cp"].address = "198.19.0.1"),
+      [
+        'vms.k3s-cp.address: "198.19.0.1" is also the VM\'s gateway (by default the .1 of its /24); give the VM another address, or set vms.k3s-cp.gateway',
+      ],
+    ],
+    [
+      "a gateway outside the VM's network",
+      (s) => (s.vms["k3s-cp"].gateway = "198.20.0.1"),
+      [
+        'vms.k3s-cp.gateway: gateway "198.20.0.1" is outside the VM\'s network 198.19.0.21/24; set vms.k3s-cp.gateway or prefixLength',
+      ],
+    ],
+    ...(["t; rm -rf /", "$(id)", "a b", "`id`", "Admin", "x".repeat(33)] as const).map(
+      (user) =>
+        [
+          `a user ${JSON.stringify(user.slice(0, 12))}`,
+          (s: Record<string, any>) => (s.hosts.jetson.user = user),
+          [
+            `hosts.jetson.user: ${JSON.stringify(user)} must be a Linux user name: lower-case letters, digits, '_', '-' or '.', starting with a letter or '_', at most 32 characters`,
+          ],
+        ] as [string, (s: Record<string, any>) => void, string[]],
+    ),
+    [
+      "a sudo password of two lines",
+      (s) => (s.hosts.pi.sudoPassword = "pw\nrm -rf /"),
+      ["hosts.pi.sudoPassword: (secret) must be one line: sudo reads the password up to the first newline"],
+    ],
+  ])("%s", (_what, mutate, expected) => {
+    expect(issues(mutate)).toEqual(expected);
+  });
+
+  it("accepts what Incus accepts", () => {
+    for (const size of ["1kB", "512MiB", "6GiB", "40GB", "1TiB"])
+      expect(issues((s) => (s.vms["k3s-cp"].disk = size))).toEqual([]);
+  });
+
+  it("refuses a sudo password file of two lines", () => {
+    files["/keys/pw"] = "pw\nsecond line\n";
+    const found = issues((s) => {
+      delete s.hosts.pi.sudoPassword;
+      s.hosts.pi.sudoPasswordFile = "/keys/pw";
+    });
+    expect(found).toEqual([
+      "hosts.pi.sudoPasswordFile: (secret) must be one line: sudo reads the password up to the first newline",
+    ]);
+  });
+});
+
+describe("messages: what is wrong comes first, and nothing follows from it", () => {
+  it("says what a spec looks like when there is none", () => {
+    for (const raw of [{}, [], null])
+      expect(validateSpec(raw as never, { readFile }).issues.map(formatIssue)).toEqual([
+        expect.stringMatching(/^\(top level\): no testbed settings found; a stack file holds the spec under `config:`/),
+      ]);
+  });
+
+  it("reports testbed:host as a misspelling of testbed:hosts, and nothing that follows from it", () => {
+    const raw = demo();
+    raw.host = raw.hosts;
+    delete raw.hosts;
+    expect(validateSpec(raw, { readFile }).issues.map(formatIssue)).toEqual([
+      'host: unknown setting "testbed:host"; did you mean "testbed:hosts"?',
+    ]);
+    // An error inside the misspelt setting still shows.
+    raw.host.pi.address = "300.1.1.1";
+    expect(validateSpec(raw, { readFile }).issues.map(formatIssue)).toEqual([
+      'host: unknown setting "testbed:host"; did you mean "testbed:hosts"?',
+      'hosts.pi.address: "300.1.1.1" is not an IPv4 address or a host name',
+    ]);
+  });
+
+  it("suggests the nearest setting inside a host, without a follow-on 'is required'", () => {
+    expect(
+      issues((s) => {
+        s.hosts.pi.adress = s.hosts.pi.address;
+        delete s.hosts.pi.address;
+        s.hosts.jetson.privatekey = s.hosts.jetson.privateKey;
+        delete s.hosts.jetson.privateKey;
+      }),
+    ).toEqual([
+      'hosts.pi.adress: unknown setting "adress"; did you mean "address"?',
+      'hosts.jetson.privatekey: unknown setting "privatekey"; did you mean "privateKey"?',
+    ]);
+  });
+
+  it("lists the known settings for a name too far from any", () => {
+    expect(issues((s) => (s.zfs.wibble = 1))).toEqual([
+      'zfs: unknown setting(s) "wibble"; known here: dataset, profile, properties, acknowledgeSyncDisabled (README.md, "Settings")',
+    ]);
+  });
+});
+
+describe("no message shows a secret, wherever it was pasted", () => {
+  const PEM = [
+    "-----BEGIN OPENSSH PRIVATE KEY-----",
+    "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW",
+    "QyNTUxOQAAACDqpapuCXupa98xdGDQOCnZRYa3Cv+u1QRfO92mz20ELAAAAJgAAAAAAAAA",
+    "-----END OPENSSH PRIVATE KEY-----",
+  ].join("\n");
+  const PASSWORD = "hunter2-pasted";
+  const TOKEN =
+    "K10c5a7f3e9b2d4a6c8e0f1a3b5c7d9e1f3a5b7c9d1e3f5a7b9c1d3e5f7a9b1c3::server:0f1e2d3c4b5a69788796a5b4c3d2e1f0";
+  /** Everything a user could see: errors and warnings, as validate, plan and pulumi up print them. */
+  function shown(raw: Record<string, any>): string {
+    const r = validateSpec(raw, { readFile, unreadableFiles: "warn" });
+    return [...r.issues, ...(r.spec?.warnings ?? [])].map(formatIssue).join("\n");
+  }
+  function expectClean(out: string) {
+    expect(out).not.toBe("");
+    for (const secret of [PASSWORD, TOKEN, ...PEM.split("\n")]) expect(out).not.toContain(secret);
+    expect(out).not.toContain("BEGIN");
+    expect(out).not.toContain(TOKEN.slice(0, 20));
+  }
+
+  it.each<[string, (s: Record<string, any>) => void]>([
+    ["a PEM pasted into privateKeyFile", (s) => (s.hosts.nuc.privateKeyFile = PEM)],
+    [
+      "a password pasted into sudoPasswordFile",
+      (s) => {
+        delete s.hosts.pi.sudoPassword;
+        s.hosts.pi.sudoPasswordFile = PASSWORD;
+      },
+    ],
+    ["a PEM pasted into hostKey", (s) => (s.hosts.pi.hostKey = PEM)],
+    ["a PEM pasted into hostKeyFile", (s) => (s.hosts.nuc.hostKeyFile = PEM)],
+    [
+      "hosts written as a list",
+      (s) => (s.hosts = [{ name: "pi", privateKey: PEM, sudoPassword: PASSWORD, token: TOKEN }]),
+    ],
+    ["one host written as a list", (s) => (s.hosts.pi = [PEM, PASSWORD, TOKEN])],
+    ["a host written as a string", (s) => (s.hosts.pi = `${PEM}\n${PASSWORD}`)],
+    ["a token as a jump host", (s) => (s.hosts.pi.jump = TOKEN)],
+    ["a token as a cluster's agent", (s) => s.clusters.edge.agents.push(TOKEN)],
+    ["a token as a label value", (s) => (s.hosts.pi.labels = { "k3s-token": `${TOKEN} ` })],
+    ["a token as a label key", (s) => (s.hosts.pi.labels = { [TOKEN]: "x" })],
+    ["a password under a secret-named label", (s) => (s.hosts.pi.labels = { password: `${PASSWORD} !` })],
+    ["a PEM as an unknown setting's name", (s) => (s.hosts.pi[PEM] = 1)],
+    ["a PEM as a VM size", (s) => (s.vms["k3s-cp"].memory = PEM)],
+    ["a password typed as a number", (s) => (s.hosts.pi.sudoPassword = 12345)],
+    ["a sudo password where a key belongs", (s) => (s.hosts.pi.sudoPasword = PASSWORD)],
+  ])("%s", (_what, mutate) => {
+    const raw = demo();
+    mutate(raw);
+    expectClean(shown(raw));
   });
 });
 

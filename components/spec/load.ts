@@ -8,11 +8,21 @@ import {
   type HypervisorSpec,
   type KarmadaSpec,
   type RawSpec,
+  SPEC_KEYS,
   type VaccelSpec,
   type ZfsSpec,
+  clusterSchema,
+  diskGateSchema,
+  hostSchema,
+  hypervisorSchema,
+  karmadaSchema,
   rawSpecSchema,
+  vaccelSchema,
+  vmSchema,
+  zfsSchema,
 } from "./schema";
 import { cidrsOverlap } from "./net";
+import { maskText, showValue } from "./mask";
 
 /** One problem in the spec: where (dotted path under the `testbed:` config namespace) and what. */
 export interface SpecIssue {
@@ -27,8 +37,14 @@ export class SpecError extends Error {
   }
 }
 
+/** One line per issue. Every message passes maskText, the last net under showValue: no secret is ever printed. */
 export function formatIssue(issue: SpecIssue): string {
-  return `${issue.path}: ${issue.message}`;
+  return maskText(`${issue.path}: ${issue.message}`);
+}
+
+/** Shows a list of names (host names, cluster names) in a message. */
+function showNames(names: string[], path: readonly PropertyKey[]): string {
+  return names.map((n) => showValue(n, path)).join(", ") || "none";
 }
 
 export interface HostSpec {
@@ -95,18 +111,137 @@ export interface LoadOptions {
   unreadableFiles?: "error" | "warn";
 }
 
-const SECRET_FIELDS = new Set(["privateKey", "sudoPassword"]);
+/** What a stack's settings look like, for a spec that has none. */
+export const SPEC_SHAPE = `a stack file holds the spec under \`config:\`, one \`testbed:<setting>\` key per setting, e.g.
+    config:
+      testbed:hosts:
+        nuc:
+          address: 192.168.1.10
+          privateKeyFile: ~/.ssh/id_ed25519
+          hostKey: ssh-ed25519 AAAA...
+  (README.md, "Settings", lists every setting)`;
 
 /** Validates raw stack config (the values of the `testbed:*` keys) into a TestbedSpec, or throws SpecError. */
 export function loadSpec(raw: Record<string, unknown>, options: LoadOptions = {}): TestbedSpec {
-  const parsed = rawSpecSchema.safeParse(raw, { reportInput: true });
-  if (!parsed.success) throw new SpecError([...parsed.error.issues.map(zodIssue), ...checkNamesLoosely(raw)]);
-  const issues: SpecIssue[] = [];
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw) || Object.keys(raw).length === 0)
+    throw new SpecError([{ path: "(top level)", message: `no testbed settings found; ${SPEC_SHAPE}` }]);
+  const encoding = checkEncoding(raw);
+  // A misspelt setting is read as the setting it most likely means, so its own errors still show and the errors
+  // that only follow from the misspelling (a required setting "missing", references to hosts "unknown") do not.
+  const { fixed, issues: typos } = readMisspelt(raw);
+  const parsed = rawSpecSchema.safeParse(fixed, { reportInput: true });
+  if (!parsed.success)
+    throw new SpecError([...typos, ...encoding, ...parsed.error.issues.map(zodIssue), ...checkNamesLoosely(fixed)]);
+  const issues: SpecIssue[] = [...typos, ...encoding];
   const warnings: SpecIssue[] = [];
   const spec = resolve(parsed.data, options, issues, warnings);
   checkReferences(spec, parsed.data, issues);
   if (issues.length > 0) throw new SpecError(issues);
   return spec;
+}
+
+/** Refuses text that was not UTF-8: the decoder turned its bytes into U+FFFD, so `mlsys\xff` became `mlsys\uFFFD`. */
+function checkEncoding(raw: unknown): SpecIssue[] {
+  const issues: SpecIssue[] = [];
+  const walk = (v: unknown, at: string[]) => {
+    if (typeof v === "string") {
+      if (v.includes("\uFFFD"))
+        issues.push({
+          path: at.join(".") || "(top level)",
+          message: "holds bytes that are not UTF-8 (decoded as U+FFFD); save the stack file as UTF-8",
+        });
+    } else if (Array.isArray(v)) v.forEach((x, i) => walk(x, [...at, String(i)]));
+    else if (typeof v === "object" && v !== null)
+      for (const [k, x] of Object.entries(v)) {
+        if (k.includes("\uFFFD"))
+          issues.push({ path: at.join(".") || "(top level)", message: "has a key with bytes that are not UTF-8" });
+        walk(x, [...at, k]);
+      }
+  };
+  walk(raw, []);
+  return issues;
+}
+
+/** The settings each object of the spec knows, by where the object sits. */
+function knownKeysAt(path: string[]): readonly string[] | undefined {
+  const keys = (schema: { shape: object }) => Object.keys(schema.shape);
+  if (path.length === 0) return SPEC_KEYS;
+  const [top, , sub] = path;
+  if (path.length === 1)
+    return {
+      zfs: keys(zfsSchema),
+      diskGate: keys(diskGateSchema),
+      karmada: keys(karmadaSchema),
+      vaccel: keys(vaccelSchema),
+    }[top];
+  if (path.length === 2) return { hosts: keys(hostSchema), vms: keys(vmSchema), clusters: keys(clusterSchema) }[top];
+  if (path.length === 3 && top === "hosts" && sub === "hypervisor") return keys(hypervisorSchema);
+  return undefined;
+}
+
+/** Edit distance, case-insensitive: how far a misspelt setting is from a known one. */
+function distance(a: string, b: string): number {
+  const x = a.toLowerCase();
+  const y = b.toLowerCase();
+  let prev = Array.from({ length: y.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= x.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= y.length; j++)
+      row[j] = Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (x[i - 1] === y[j - 1] ? 0 : 1));
+    prev = row;
+  }
+  return prev[y.length];
+}
+
+/** The known setting a misspelt one most likely means, if any is close enough. */
+export function nearestKey(key: string, known: readonly string[]): string | undefined {
+  if (key.length > 64) return undefined;
+  let best: string | undefined;
+  let bestDistance = Math.max(2, Math.floor(key.length / 4)) + 1;
+  for (const k of known) {
+    const d = distance(key, k);
+    if (d < bestDistance) [best, bestDistance] = [k, d];
+  }
+  return best;
+}
+
+/**
+ * Finds settings whose names are not known. Each is reported first, with the nearest known name; where that name is
+ * not also set, the value is read under it, so its own errors show and the follow-on errors do not.
+ */
+function readMisspelt(raw: Record<string, unknown>): { fixed: Record<string, unknown>; issues: SpecIssue[] } {
+  const issues: SpecIssue[] = [];
+  const isObject = (v: unknown): v is Record<string, unknown> =>
+    typeof v === "object" && v !== null && !Array.isArray(v);
+  const fix = (obj: Record<string, unknown>, path: string[]): Record<string, unknown> => {
+    const known = knownKeysAt(path);
+    const out: Record<string, unknown> = { ...obj };
+    if (known !== undefined)
+      for (const key of Object.keys(obj)) {
+        if (known.includes(key)) continue;
+        const near = nearestKey(key, known);
+        if (near === undefined) continue; // the schema reports it, with the list of known settings
+        const shownKey = path.length === 0 ? `testbed:${key}` : key;
+        const shownNear = path.length === 0 ? `testbed:${near}` : near;
+        issues.push({
+          path: [...path, key].join("."),
+          message: `unknown setting ${showValue(shownKey, [...path, "(key)"])}; did you mean ${JSON.stringify(shownNear)}?`,
+        });
+        if (obj[near] === undefined) out[near] = obj[key];
+        delete out[key];
+      }
+    for (const [k, v] of Object.entries(out)) {
+      const childPath = [...path, k];
+      // Descend only where objects of known shape sit: the top, each host/VM/cluster, and a host's hypervisor.
+      const descend =
+        path.length === 0 ||
+        (path.length === 1 && ["hosts", "vms", "clusters"].includes(path[0])) ||
+        (path.length === 2 && path[0] === "hosts" && k === "hypervisor");
+      if (descend && isObject(v)) out[k] = fix(v, childPath);
+    }
+    return out;
+  };
+  return { fixed: fix(raw, []), issues };
 }
 
 /** Like loadSpec, but returns the issues instead of throwing. */
@@ -122,9 +257,18 @@ export function validateSpec(
   }
 }
 
+/** How zod's expected types read in a message. */
+const EXPECTED: Record<string, string> = {
+  object: "a mapping of settings",
+  record: "a mapping (name: settings)",
+  string: "a string",
+  number: "a number",
+  boolean: "true or false",
+  array: "a list",
+};
+
 function zodIssue(issue: z.core.$ZodIssue): SpecIssue {
   const where = issue.path.map(String).join(".");
-  const field = String(issue.path[issue.path.length - 1] ?? "");
   let message = issue.message;
   if (issue.input === undefined && issue.code !== "unrecognized_keys" && issue.code !== "custom")
     return { path: where, message: "is required" };
@@ -132,10 +276,12 @@ function zodIssue(issue: z.core.$ZodIssue): SpecIssue {
     case "unrecognized_keys":
       return {
         path: where || "(top level)",
-        message: `unknown setting(s) ${issue.keys.map((k) => JSON.stringify(k)).join(", ")}; check the spelling against README.md, "Settings"`,
+        message:
+          `unknown setting(s) ${issue.keys.map((k) => showValue(where ? k : `testbed:${k}`, [...issue.path, "(key)"])).join(", ")}` +
+          `; known here: ${(knownKeysAt(issue.path.map(String)) ?? []).map((k) => (where ? k : `testbed:${k}`)).join(", ")} (README.md, "Settings")`,
       };
     case "invalid_type":
-      message = `expected ${issue.expected}`;
+      message = `expected ${EXPECTED[issue.expected] ?? issue.expected}`;
       break;
     case "invalid_value":
       message = `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}`;
@@ -145,12 +291,83 @@ function zodIssue(issue: z.core.$ZodIssue): SpecIssue {
     default:
       break;
   }
-  const shown = SECRET_FIELDS.has(field) ? "(secret)" : JSON.stringify(issue.input);
-  return { path: where, message: `${shown} ${message.replace(/^Invalid input: /, "")}` };
+  return { path: where, message: `${showValue(issue.input, issue.path)} ${message.replace(/^Invalid input: /, "")}` };
 }
 
 function expandHome(file: string): string {
   return file === "~" || file.startsWith("~/") ? path.join(os.homedir(), file.slice(1)) : file;
+}
+
+/** What an unreadable file's error code means, without the system's message (which repeats the path). */
+const READ_ERRORS: Record<string, string> = {
+  ENOENT: "no such file",
+  EACCES: "permission denied",
+  EISDIR: "is a directory",
+  ENOTDIR: "a part of the path is not a directory",
+  ELOOP: "too many symbolic links",
+};
+
+/** The key types the provisioner pins (pulumi-command's ssh accepts these as host keys). */
+const HOST_KEY_TYPES = ["ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521"];
+
+/** The first line of a host key file that is not a comment (ssh-keyscan prints `# host:22 SSH-2.0-...` lines). */
+function firstKeyLine(text: string): string | undefined {
+  return text
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .find((l) => l !== "" && !l.startsWith("#"));
+}
+
+/**
+ * Why a host key line is not an SSH public key, or undefined. The blob is base64 of an SSH wire-format key, which
+ * starts with its own type as a length-prefixed string (RFC 4253, section 6.6): it must name the type the line says.
+ */
+export function hostKeyProblem(line: string): string | undefined {
+  const expected = `an SSH public key in authorized_keys format ("ssh-ed25519 AAAA...", as ssh-keyscan prints it)`;
+  if (/-----BEGIN/.test(line))
+    return "holds a PEM block, not a public key: pin the host's public key (ssh-keyscan), and never paste a private key here";
+  const [type, blob] = line.split(/\s+/);
+  if (!HOST_KEY_TYPES.includes(type))
+    return `${/^[A-Za-z0-9@.-]{1,64}$/.test(type) ? showValue(type, ["hostKey"]) : "the first word"} is not a key type this provisioner pins (${HOST_KEY_TYPES.join(", ")}); expected ${expected}`;
+  if (blob === undefined) return `has no key after its type ${type}; expected ${expected}`;
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(blob) || blob.length % 4 !== 0)
+    return `the key after ${type} is not valid base64; expected ${expected}`;
+  const bytes = Buffer.from(blob, "base64");
+  const length = bytes.length >= 4 ? bytes.readUInt32BE(0) : -1;
+  if (length < 0 || 4 + length > bytes.length) return `the key after ${type} is truncated`;
+  const inner = bytes.subarray(4, 4 + length).toString("latin1");
+  if (inner !== type)
+    return `says ${type}, but the key is ${/^[a-z0-9@.-]{1,64}$/.test(inner) ? inner : "of no known type"}; copy the whole line again`;
+  return undefined;
+}
+
+/**
+ * Kubernetes' own rules for labels (apimachinery pkg/util/validation, IsQualifiedName and IsValidLabelValue): a key
+ * is an optional DNS-subdomain prefix and `/`, then a name of at most 63 characters; a value is empty or a name.
+ */
+const LABEL_NAME = /^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+const DNS_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+function labelIssues(where: string, labels: Record<string, string>): SpecIssue[] {
+  const issues: SpecIssue[] = [];
+  const rule = "at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit";
+  for (const [key, value] of Object.entries(labels)) {
+    const parts = key.split("/");
+    const [prefix, name] = parts.length === 2 ? parts : [undefined, parts[0]];
+    if (parts.length > 2 || (prefix !== undefined && !DNS_SUBDOMAIN.test(prefix)) || !LABEL_NAME.test(name))
+      issues.push({
+        path: where,
+        message:
+          `key ${showValue(key, [where])} is not a Kubernetes label key: an optional prefix (a DNS subdomain, ` +
+          `lower case, at most 253 characters) and '/', then a name of ${rule}`,
+      });
+    else if (value !== "" && !LABEL_NAME.test(value))
+      issues.push({
+        path: `${where}.${key}`,
+        message: `${showValue(value, [where, key])} is not a Kubernetes label value: empty, or ${rule}`,
+      });
+  }
+  return issues;
 }
 
 function resolve(raw: RawSpec, options: LoadOptions, issues: SpecIssue[], warnings: SpecIssue[]): TestbedSpec {
@@ -161,7 +378,10 @@ function resolve(raw: RawSpec, options: LoadOptions, issues: SpecIssue[], warnin
     try {
       return read(full);
     } catch (err) {
-      const issue = { path: where, message: `${JSON.stringify(file)} cannot be read (${(err as Error).message})` };
+      // The system's message repeats the path: say what went wrong by its code only.
+      const code = (err as NodeJS.ErrnoException).code;
+      const why = code !== undefined ? (READ_ERRORS[code] ?? code) : "unreadable";
+      const issue = { path: where, message: `${showValue(file, where.split("."))} cannot be read (${why})` };
       if (options.unreadableFiles === "warn")
         warnings.push({ ...issue, message: `${issue.message}; pulumi up needs it` });
       else issues.push(issue);
@@ -181,7 +401,12 @@ function resolve(raw: RawSpec, options: LoadOptions, issues: SpecIssue[], warnin
       return undefined;
     }
     if (inline !== undefined) return inline;
-    if (file !== undefined) return readSecret(`${where}.${field}File`, file)?.trim();
+    if (file !== undefined) {
+      const text = readSecret(`${where}.${field}File`, file)?.trim();
+      if (text !== undefined && text.length === 0)
+        issues.push({ path: `${where}.${field}File`, message: "names an empty file" });
+      return text;
+    }
     if (required) issues.push({ path: `${where}.${field}`, message: required });
     return undefined;
   };
@@ -204,15 +429,24 @@ function resolve(raw: RawSpec, options: LoadOptions, issues: SpecIssue[], warnin
       "hostKey",
       `is required: pin the host's key, e.g. the output of \`ssh-keyscan -t ed25519 ${h.address}\``,
     );
-    if (
-      hostKey !== undefined &&
-      !/^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/=]+/.test(hostKey)
-    ) {
-      issues.push({
-        path: `${where}.hostKey`,
-        message: `${JSON.stringify(hostKey.slice(0, 40))} is not an SSH public key in authorized_keys format ("ssh-ed25519 AAAA...")`,
-      });
+    const pinned = hostKey === undefined ? undefined : firstKeyLine(hostKey);
+    if (hostKey !== undefined) {
+      const problem =
+        pinned === undefined ? "holds no key line" : hostKeyProblem(/-----BEGIN/.test(hostKey) ? hostKey : pinned);
+      if (problem !== undefined) issues.push({ path: `${where}.hostKey`, message: problem });
     }
+    const sudoPassword = oneOf(where, h.sudoPassword, h.sudoPasswordFile, "sudoPassword", undefined);
+    if (sudoPassword !== undefined && /[\r\n\0]/.test(sudoPassword))
+      issues.push({
+        path: `${where}.${h.sudoPasswordFile !== undefined ? "sudoPasswordFile" : "sudoPassword"}`,
+        message: "(secret) must be one line: sudo reads the password up to the first newline",
+      });
+    if (h.board !== "generic" && h.arch !== "arm64")
+      issues.push({
+        path: `${where}.arch`,
+        message: `${showValue(h.arch)} does not match board ${showValue(h.board)}, which is arm64; set arch: arm64`,
+      });
+    issues.push(...labelIssues(`${where}.labels`, h.labels));
     hosts[name] = {
       name,
       kind: "machine",
@@ -220,8 +454,8 @@ function resolve(raw: RawSpec, options: LoadOptions, issues: SpecIssue[], warnin
       port: h.port,
       user: h.user,
       privateKey: privateKey?.endsWith("\n") === false ? `${privateKey}\n` : (privateKey ?? ""),
-      sudoPassword: oneOf(where, h.sudoPassword, h.sudoPasswordFile, "sudoPassword", undefined),
-      hostKey: hostKey?.split(/\s+/).slice(0, 2).join(" "),
+      sudoPassword,
+      hostKey: pinned?.split(/\s+/).slice(0, 2).join(" "),
       jump: h.jump,
       arch: h.arch,
       board: h.board,
@@ -234,12 +468,32 @@ function resolve(raw: RawSpec, options: LoadOptions, issues: SpecIssue[], warnin
     if (raw.hosts[name]) {
       issues.push({
         path: where,
-        message: `${JSON.stringify(name)} is already a host name; VM and host names share one namespace`,
+        message: `${showValue(name)} is already a host name; VM and host names share one namespace`,
       });
       continue;
     }
     const hv = hosts[v.hypervisor];
     const ownKey = oneOf(where, v.privateKey, v.privateKeyFile, "privateKey", undefined);
+    issues.push(...labelIssues(`${where}.labels`, v.labels));
+    if (v.address !== undefined) {
+      // The default is the one the launch step writes into cloud-init (components/vm/incus.ts).
+      const gateway = v.gateway ?? v.address.replace(/\.[0-9]+$/, ".1");
+      const gatewayPath = v.gateway !== undefined ? `${where}.gateway` : `${where}.address`;
+      if (gateway === v.address)
+        issues.push({
+          path: gatewayPath,
+          message: `${showValue(v.address)} is also the VM's gateway${v.gateway === undefined ? " (by default the .1 of its /24)" : ""}; give the VM another address, or set vms.${name}.gateway`,
+        });
+      else if (!cidrsOverlap(`${v.address}/${v.prefixLength}`, `${gateway}/32`))
+        issues.push({
+          path: gatewayPath,
+          message: `gateway ${showValue(gateway)} is outside the VM's network ${v.address}/${v.prefixLength}; set vms.${name}.gateway or prefixLength`,
+        });
+    } else if (v.gateway !== undefined)
+      issues.push({
+        path: `${where}.gateway`,
+        message: "is set, but address is not: a gateway needs a static address",
+      });
     hosts[name] = {
       name,
       kind: "vm",
@@ -293,7 +547,7 @@ function checkNamesLoosely(raw: Record<string, unknown>): SpecIssue[] {
     if (typeof ref === "string" && !known.includes(ref))
       issues.push({
         path: where,
-        message: `${JSON.stringify(ref)} is not a ${what} of this spec (known: ${known.map((n) => JSON.stringify(n)).join(", ") || "none"})`,
+        message: `${showValue(ref)} is not a ${what} of this spec (known: ${showNames(known, [])})`,
       });
   };
   for (const [name, vm] of Object.entries(obj(raw.vms)))
@@ -313,9 +567,9 @@ function checkNamesLoosely(raw: Record<string, unknown>): SpecIssue[] {
 function checkReferences(spec: TestbedSpec, raw: RawSpec, issues: SpecIssue[]): void {
   const hostNames = Object.keys(spec.hosts);
   const known = (n: string) => spec.hosts[n] !== undefined;
-  const allowed = () => hostNames.map((n) => JSON.stringify(n)).join(", ");
+  const allowed = () => showNames(hostNames, []);
   const unknown = (where: string, ref: string, what = "host or VM") =>
-    issues.push({ path: where, message: `${JSON.stringify(ref)} is not a ${what} of this spec (known: ${allowed()})` });
+    issues.push({ path: where, message: `${showValue(ref)} is not a ${what} of this spec (known: ${allowed()})` });
 
   // Duplicate addresses: two entries for one machine would provision it twice.
   const byAddress = new Map<string, string>();
@@ -327,7 +581,7 @@ function checkReferences(spec: TestbedSpec, raw: RawSpec, issues: SpecIssue[]): 
       const where = h.kind === "vm" ? `vms.${h.name}.address` : `hosts.${h.name}.address`;
       issues.push({
         path: where,
-        message: `${JSON.stringify(h.address)} is also the address of ${JSON.stringify(other)}`,
+        message: `${showValue(h.address)} is also the address of ${showValue(other)}`,
       });
     } else byAddress.set(key, h.name);
   }
@@ -336,11 +590,11 @@ function checkReferences(spec: TestbedSpec, raw: RawSpec, issues: SpecIssue[]): 
     if (h.kind !== "machine" || h.jump === undefined) continue;
     const where = `hosts.${h.name}.jump`;
     if (!known(h.jump)) unknown(where, h.jump);
-    else if (h.jump === h.name) issues.push({ path: where, message: `${JSON.stringify(h.jump)} is the host itself` });
+    else if (h.jump === h.name) issues.push({ path: where, message: `${showValue(h.jump)} is the host itself` });
     else if (spec.hosts[h.jump].jump !== undefined)
       issues.push({
         path: where,
-        message: `${JSON.stringify(h.jump)} is itself reached through a jump host; only one hop is supported (as in pulumi-command)`,
+        message: `${showValue(h.jump)} is itself reached through a jump host; only one hop is supported (as in pulumi-command)`,
       });
   }
 
@@ -351,12 +605,12 @@ function checkReferences(spec: TestbedSpec, raw: RawSpec, issues: SpecIssue[]): 
     else if (hv.kind !== "machine" || hv.hypervisor === undefined)
       issues.push({
         path: where,
-        message: `${JSON.stringify(v.hypervisor)} is not a hypervisor; add \`hypervisor: { kind: incus }\` to hosts.${v.hypervisor}`,
+        message: `${showValue(v.hypervisor)} is not a hypervisor; add \`hypervisor: { kind: incus }\` to hosts.${v.hypervisor}`,
       });
     else if (hv.jump !== undefined)
       issues.push({
         path: where,
-        message: `${JSON.stringify(v.hypervisor)} is reached through a jump host; a VM's hypervisor must be reachable directly`,
+        message: `${showValue(v.hypervisor)} is reached through a jump host; a VM's hypervisor must be reachable directly`,
       });
   }
 
@@ -370,7 +624,7 @@ function checkReferences(spec: TestbedSpec, raw: RawSpec, issues: SpecIssue[]): 
     if (prev !== undefined)
       issues.push({
         path: where,
-        message: `${JSON.stringify(node)} is already a node of cluster ${JSON.stringify(prev)}`,
+        message: `${showValue(node)} is already a node of cluster ${showValue(prev)}`,
       });
     else nodeOf.set(node, cluster);
   };
@@ -386,7 +640,7 @@ function checkReferences(spec: TestbedSpec, raw: RawSpec, issues: SpecIssue[]): 
       if (cidrsOverlap(cidrs[i].cidr, cidrs[j].cidr))
         issues.push({
           path: cidrs[i].where,
-          message: `${JSON.stringify(cidrs[i].cidr)} overlaps ${cidrs[j].where} (${cidrs[j].cidr}); pod and service ranges must not overlap within or between clusters`,
+          message: `${showValue(cidrs[i].cidr)} overlaps ${cidrs[j].where} (${cidrs[j].cidr}); pod and service ranges must not overlap within or between clusters`,
         });
 
   const props = spec.zfs.resolvedProperties;
@@ -412,23 +666,23 @@ function checkReferences(spec: TestbedSpec, raw: RawSpec, issues: SpecIssue[]): 
   if (k !== undefined) {
     const clusterNames = () =>
       Object.keys(spec.clusters)
-        .map((n) => JSON.stringify(n))
+        .map((n) => showValue(n))
         .join(", ") || "none";
     if (spec.clusters[k.cluster] === undefined)
       issues.push({
         path: "karmada.cluster",
-        message: `${JSON.stringify(k.cluster)} is not a cluster of this spec (known: ${clusterNames()})`,
+        message: `${showValue(k.cluster)} is not a cluster of this spec (known: ${clusterNames()})`,
       });
     k.members.forEach((m, i) => {
       if (spec.clusters[m] === undefined)
         issues.push({
           path: `karmada.members.${i}`,
-          message: `${JSON.stringify(m)} is not a cluster of this spec (known: ${clusterNames()})`,
+          message: `${showValue(m)} is not a cluster of this spec (known: ${clusterNames()})`,
         });
       else if (m === k.cluster)
         issues.push({
           path: `karmada.members.${i}`,
-          message: `${JSON.stringify(m)} hosts Karmada itself; Karmada's host cluster cannot be its own member`,
+          message: `${showValue(m)} hosts Karmada itself; Karmada's host cluster cannot be its own member`,
         });
     });
   }
@@ -439,14 +693,14 @@ function checkReferences(spec: TestbedSpec, raw: RawSpec, issues: SpecIssue[]): 
       const node = v[field];
       if (!known(node)) unknown(`vaccel.${field}`, node);
       else if (!nodeOf.has(node))
-        issues.push({ path: `vaccel.${field}`, message: `${JSON.stringify(node)} is not a node of any cluster` });
+        issues.push({ path: `vaccel.${field}`, message: `${showValue(node)} is not a node of any cluster` });
       else if (k !== undefined && !k.members.includes(nodeOf.get(node) as string))
         issues.push({
           path: `vaccel.${field}`,
-          message: `${JSON.stringify(node)} is in cluster ${JSON.stringify(nodeOf.get(node))}, which is not a Karmada member`,
+          message: `${showValue(node)} is in cluster ${showValue(nodeOf.get(node))}, which is not a Karmada member`,
         });
     }
     if (v.clientNode === v.gpuNode)
-      issues.push({ path: "vaccel.gpuNode", message: `${JSON.stringify(v.gpuNode)} is also the client node` });
+      issues.push({ path: "vaccel.gpuNode", message: `${showValue(v.gpuNode)} is also the client node` });
   }
 }

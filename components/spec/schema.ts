@@ -41,8 +41,37 @@ const hostname = z
   );
 const address = z.union([z.ipv4(), hostname], { message: "is not an IPv4 address or a host name" });
 const port = z.number().int().min(1).max(65535);
-const size = z.string().regex(/^[0-9]+(\.[0-9]+)?(KiB|MiB|GiB|TiB|KB|MB|GB|TB)$/, {
-  message: "must be a size like 6GiB or 512MiB",
+/**
+ * Sizes as Incus reads them (lxc/incus shared/units/units.go, ParseByteSizeString: the number goes through
+ * strconv.ParseInt, the suffix must be one of its table, and the product must fit in an int64). Zero is refused
+ * too: a VM with no memory or no disk cannot start.
+ */
+const SIZE_UNITS: Record<string, bigint> = {
+  kB: 1000n,
+  MB: 1000n ** 2n,
+  GB: 1000n ** 3n,
+  TB: 1000n ** 4n,
+  KiB: 1024n,
+  MiB: 1024n ** 2n,
+  GiB: 1024n ** 3n,
+  TiB: 1024n ** 4n,
+};
+export function sizeBytes(text: string): bigint | undefined {
+  const m = /^([0-9]{1,19})(kB|MB|GB|TB|KiB|MiB|GiB|TiB)$/.exec(text);
+  if (m === null) return undefined;
+  const bytes = BigInt(m[1]) * SIZE_UNITS[m[2]];
+  return bytes > 0n && bytes < 2n ** 63n ? bytes : undefined;
+}
+const size = z.string().refine((v) => sizeBytes(v) !== undefined, {
+  message: "must be a whole number above 0 and a unit Incus reads (kB, MB, GB, TB, KiB, MiB, GiB, TiB), like 6GiB",
+});
+/**
+ * A login user: the characters Debian's useradd accepts by default (NAME_REGEX), so no shell metacharacter ever
+ * reaches a script or a sudo rule.
+ */
+const userName = z.string().regex(/^[a-z_][a-z0-9_.-]{0,31}$/, {
+  message:
+    "must be a Linux user name: lower-case letters, digits, '_', '-' or '.', starting with a letter or '_', at most 32 characters",
 });
 const labels = z.record(z.string(), z.string()).default({});
 const cidr = z.cidrv4({ message: "is not an IPv4 CIDR like 10.12.0.0/16" });
@@ -51,7 +80,11 @@ const cidr = z.cidrv4({ message: "is not an IPv4 CIDR like 10.12.0.0/16" });
 const secretFields = {
   privateKey: z.string().min(1).optional(),
   privateKeyFile: z.string().min(1).optional(),
-  sudoPassword: z.string().min(1).optional(),
+  sudoPassword: z
+    .string()
+    .min(1)
+    .regex(/^[^\r\n\0]*$/, { message: "must be one line: sudo reads the password up to the first newline" })
+    .optional(),
   sudoPasswordFile: z.string().min(1).optional(),
 };
 
@@ -68,7 +101,7 @@ export const hostSchema = z
   .object({
     address,
     port: port.default(22),
-    user: z.string().min(1).default("root"),
+    user: userName.default("root"),
     ...secretFields,
     /** Pinned host key, authorized_keys format ("ssh-ed25519 AAAA..."), e.g. from `ssh-keyscan -t ed25519`. */
     hostKey: z.string().min(1).optional(),
@@ -96,7 +129,7 @@ export const vmSchema = z
     /** Gateway and prefix for a static address. Defaults to the .1 of the address's /24. */
     gateway: z.ipv4().optional(),
     prefixLength: z.number().int().min(8).max(30).default(24),
-    user: z.string().min(1).default("ubuntu"),
+    user: userName.default("ubuntu"),
     /** Defaults to the hypervisor's key; its public half is injected with cloud-init. */
     privateKeyFile: z.string().min(1).optional(),
     privateKey: z.string().min(1).optional(),

@@ -111,6 +111,16 @@ describe("testbed plan never shows a secret", () => {
     expect(everything).not.toContain(sudoPassword);
   });
 
+  it("marks every step whose inputs carry a secret, also where the value is unknown until apply", () => {
+    const rows = JSON.parse(cli("plan", "--file", path.join(dir, "Pulumi.inline.yaml"), "--json").stdout) as Row[];
+    // The agents' stdin carries the join token, read from the server during the run.
+    for (const agent of ["pi/k3s-agent", "jetson/k3s-agent"])
+      expect(rows.find((r) => r.name === agent)?.secretInputs).toEqual(["connection", "stdin"]);
+    // A VM's connection holds the private key, though its address is known only after launch.
+    for (const r of rows.filter((x) => x.type === "command:remote:Command"))
+      expect(r.secretInputs, r.name).toContain("connection");
+  });
+
   it("marks the sudo password's steps as having secret stdin", () => {
     const rows = JSON.parse(cli("plan", "--file", path.join(dir, "Pulumi.inline.yaml"), "--json").stdout) as Row[];
     expect(rows.find((r) => r.name === "pi/reachable")?.secretInputs).toEqual(["connection", "stdin"]);
@@ -137,6 +147,35 @@ describe("testbed validate", () => {
     expect(r.status).toBe(2);
     expect(r.stderr).toContain('hosts.pi.address: "300.1.1.1" is not an IPv4 address or a host name');
     expect(r.stderr).toContain('karmada.members.1: "cloud" is not a cluster of this spec (known: "mgmt", "edge")');
+  });
+
+  it.each([
+    ["an empty file", "", "holds nothing where a mapping with `config:` belongs"],
+    ["config: null", "config:\n", "has nothing under `config:`"],
+    ["a top-level list", "- testbed:hosts\n", "holds a list where a mapping with `config:` belongs"],
+    ["no testbed settings", "config:\n  aws:region: x\n", "no testbed settings found"],
+  ])("exits 2 on %s, saying what a stack file looks like", (_what, text, message) => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "testbed-validate-"));
+    fs.writeFileSync(path.join(dir, "Pulumi.x.yaml"), text);
+    const r = cli("validate", "--file", path.join(dir, "Pulumi.x.yaml"));
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain(message);
+    expect(r.stderr).toContain("testbed:hosts:\n        nuc:\n          address:");
+    expect(r.stderr).not.toContain("is required");
+  });
+
+  it("exits 2 on the testbed:host typo with one error: the unknown key and the nearest known one", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "testbed-validate-"));
+    const demo = parse(fs.readFileSync(path.join(root, "stacks/Pulumi.demo.yaml"), "utf8"));
+    demo.config["testbed:host"] = demo.config["testbed:hosts"];
+    delete demo.config["testbed:hosts"];
+    fs.writeFileSync(path.join(dir, "Pulumi.typo.yaml"), stringify(demo));
+    const r = cli("validate", "--file", path.join(dir, "Pulumi.typo.yaml"));
+    expect(r.status).toBe(2);
+    expect(r.stderr.split("\n").slice(1)).toEqual([
+      '  host: unknown setting "testbed:host"; did you mean "testbed:hosts"?',
+      "",
+    ]);
   });
 
   it("exits 2 for a stack that does not exist, naming the ones that do", () => {

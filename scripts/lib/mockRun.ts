@@ -28,7 +28,11 @@ export interface RecordedResource {
   dependsOn: string[];
   /** Inputs with every secret value replaced by SECRET_MASK. */
   inputs: Record<string, unknown>;
-  /** Names of top-level inputs that are, or contain, a secret. */
+  /**
+   * Names of top-level inputs that are, or contain, a secret; also when the value is unknown (a preview), which
+   * Pulumi's serializer sends without its secret flag (sdk/nodejs/runtime/rpc.ts, serializeProperty: `if (!isKnown)
+   * return unknownValue` comes before the secret check), as for an agent's stdin, which carries the join token.
+   */
   secretInputs: string[];
 }
 
@@ -98,6 +102,21 @@ interface RegisterRequest {
   getPropertydependenciesMap(): { forEach(cb: (deps: { getUrnsList(): string[] }) => void): void };
 }
 
+/** True when the value is or holds a secret Output, known or not (an unknown one still says whether it is secret). */
+async function holdsSecret(v: unknown, depth = 0): Promise<boolean> {
+  if (depth > 32) return false;
+  if (pulumi.Output.isInstance(v)) {
+    if (await pulumi.isSecret(v)) return true;
+    const known = await (v as unknown as { isKnown: Promise<boolean> }).isKnown;
+    return known && holdsSecret(await (v as unknown as { promise(): Promise<unknown> }).promise(), depth + 1);
+  }
+  if (v instanceof Promise) return holdsSecret(await v, depth + 1);
+  if (Array.isArray(v)) return (await Promise.all(v.map((x) => holdsSecret(x, depth + 1)))).some(Boolean);
+  if (typeof v === "object" && v !== null && !pulumi.Resource.isInstance(v))
+    return (await Promise.all(Object.values(v).map((x) => holdsSecret(x, depth + 1)))).some(Boolean);
+  return false;
+}
+
 export async function runProgram(opts: MockRunOptions): Promise<MockRunResult> {
   const projectDir = opts.projectDir ?? path.resolve(__dirname, "../..");
   const resources: RecordedResource[] = [];
@@ -118,6 +137,24 @@ export async function runProgram(opts: MockRunOptions): Promise<MockRunResult> {
   process.on("unhandledRejection", onRejection);
   const keyOf = (type: string, name: string) => `${type}::${name}`;
 
+  // Which inputs hold a secret, read from the Outputs before serializing drops the flag of unknown ones. The SDK
+  // calls this through the module's exports (runtime/resource.ts, prepareResource), so wrapping it here sees every
+  // registration; the label is `resource:<name>[<type>]` (same function).
+  const secretBeforeSerializing = new Map<string, string[]>();
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const rpc = require("@pulumi/pulumi/runtime/rpc") as {
+    serializeResourceProperties: (label: string, props: Record<string, unknown>, ...rest: unknown[]) => unknown;
+  };
+  const serialize = rpc.serializeResourceProperties;
+  rpc.serializeResourceProperties = async (label, props, ...rest) => {
+    const m = /^resource:(.*)\[(.*)\]$/.exec(label);
+    if (m) {
+      const secret = await Promise.all(Object.entries(props).map(async ([k, v]) => ((await holdsSecret(v)) ? k : "")));
+      secretBeforeSerializing.set(keyOf(m[2], m[1]), secret.filter(Boolean));
+    }
+    return serialize(label, props, ...rest);
+  };
+
   await pulumi.runtime.setMocks(
     {
       newResource: async (args) => {
@@ -133,10 +170,14 @@ export async function runProgram(opts: MockRunOptions): Promise<MockRunResult> {
           secretInputs: [],
         };
         record.inputs = masked as Record<string, unknown>;
-        record.secretInputs = Object.entries(args.inputs)
-          .filter(([, v]) => splitSecrets(v)[2])
-          .map(([k]) => k)
-          .sort();
+        record.secretInputs = [
+          ...new Set([
+            ...Object.entries(args.inputs)
+              .filter(([, v]) => splitSecrets(v)[2])
+              .map(([k]) => k),
+            ...(secretBeforeSerializing.get(keyOf(args.type, args.name)) ?? []),
+          ]),
+        ].sort();
         if (opts.newResource) {
           inFlight++;
           try {
