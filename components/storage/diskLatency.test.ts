@@ -15,8 +15,12 @@ const result = (p99Ms: number): FioResult => ({
   iops: 1,
   syncs: 1,
   fioVersion: "fio-3.33",
+  planned: 1,
+  stopped: "complete",
+  histogram: [],
 });
 const thresholds = { warnMs: 10, failMs: 100 };
+const job = (sizeMiB: number) => ({ sizeMiB, thresholds, budgetSeconds: 60 });
 
 describe("gate", () => {
   const input = { host: "karmada-host", path: "/var/lib/karmada-system/karmada-etcd", thresholds, accepted: false };
@@ -51,9 +55,9 @@ describe("gate", () => {
 describe.runIf(process.getuid?.() === 0)("diskLatencyScript on a real disk", () => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), "testbed-gate-"));
   const etcdDir = path.join(root, "var/lib/rancher/k3s/server/db");
-  const script = bundle("k3s-cp/disk-gate-k3s", diskLatencyScript("k3s-cp", etcdDir, 0.25));
+  const script = bundle("k3s-cp/disk-gate-k3s", diskLatencyScript("k3s-cp", [etcdDir], job(0.25)));
   // 64 KiB (28 fdatasyncs) keeps the 150 ms-per-sync run to about 4 s.
-  const small = bundle("k3s-cp/disk-gate-k3s", diskLatencyScript("k3s-cp", etcdDir, 0.0625));
+  const small = bundle("k3s-cp/disk-gate-k3s", diskLatencyScript("k3s-cp", [etcdDir], job(0.0625)));
   const run = (action: string, prefix: string[] = [], input = script) =>
     spawnSync(prefix[0] ?? "bash", [...prefix.slice(1), ...(prefix.length ? ["bash"] : []), "-s", "--", action], {
       input,
@@ -81,7 +85,7 @@ describe.runIf(process.getuid?.() === 0)("diskLatencyScript on a real disk", () 
 
   it("says a directory someone else removed is already gone, and forgets it", () => {
     const gone = path.join(root, "var/lib/removed-by-an-uninstall");
-    const script = bundle("k3s-cp/disk-gate-k3s", diskLatencyScript("k3s-cp", gone, 0.0625));
+    const script = bundle("k3s-cp/disk-gate-k3s", diskLatencyScript("k3s-cp", [gone], job(0.0625)));
     expect(run("create", [], script).status).toBe(0);
     fs.rmdirSync(gone);
     expect(parseResult(run("delete", [], script).stdout)).toMatchObject({ detail: `${gone} is already gone` });
@@ -90,7 +94,7 @@ describe.runIf(process.getuid?.() === 0)("diskLatencyScript on a real disk", () 
 
   it("run together, as Pulumi runs independent deletes, gates' deletes each remove their own directory", async () => {
     const dirs = Array.from({ length: 8 }, (_, i) => path.join(root, `gate-${i}`));
-    const scripts = dirs.map((d) => bundle("k3s-cp/disk-gate", diskLatencyScript("k3s-cp", d, 0.0625)));
+    const scripts = dirs.map((d) => bundle("k3s-cp/disk-gate", diskLatencyScript("k3s-cp", [d], job(0.0625))));
     for (const s of scripts) expect(run("create", [], s).status).toBe(0);
     const deleteAsync = (input: string) =>
       new Promise<{ code: number | null; stderr: string }>((resolve) => {

@@ -21,14 +21,19 @@ export const FIO_EXIT = { noFio: 3, noPath: 4, noSpace: 5, fioFailed: 6 } as con
 export const FIO_STATUS_INTERVAL = "250ms";
 
 export interface FioJob {
-  /** Directory to measure (etcd's data dir, or a dataset's mount point). */
-  path: string;
+  /**
+   * Directory to measure (etcd's data dir, or a dataset's mount point), or the name of a bash variable holding it
+   * (for a caller that measures several directories in a loop).
+   */
+  path: string | { variable: string };
   /** Total bytes written, in MiB. Defaults to 22 (etcd's documented job). */
   sizeMiB?: number;
   /** The limits the run is judged against: it stops as soon as its verdict is certain. Defaults to 10 and 100 ms. */
   thresholds?: DiskThresholds;
   /** Wall-clock limit in seconds; the verdict then comes from the syncs made. Defaults to 60. */
   budgetSeconds?: number;
+  /** Stop once the verdict is certain. Defaults to true; false runs the planned size (to compare against). */
+  stopWhenCertain?: boolean;
 }
 
 /** Why a run ended: its planned size written, its verdict already certain, or its time budget spent. */
@@ -63,7 +68,7 @@ function judge(  rem, lo, hi, p) {
     fflush("/dev/stderr")
     shown = elapsed
   }
-  if (lo == hi && n < planned && !stopped) { stopped = 1; system("kill -INT " pid " 2>/dev/null") }
+  if (early && lo == hi && n < planned && !stopped) { stopped = 1; system("kill -INT " pid " 2>/dev/null") }
 }
 /^\{/ { buf = ""; depth = 0; insync = 0; inbins = 0; n = 0; max = 0; aw = 0; af = 0; cum = 0; p99 = -1 }
 { buf = buf $0 "\n" }
@@ -102,13 +107,18 @@ export function fioScriptBody(job: FioJob): string {
   const sizeKiB = Math.max(4, Math.round(size * 1024));
   const ns = (ms: number) => String(Math.round(positive("threshold", ms) * 1e6));
   const v = (name: string, value: string | number) => `${name}=${shq(String(value))}`;
-  return `${v("fio_path", job.path)}
+  let pathLine: string;
+  if (typeof job.path === "string") pathLine = v("fio_path", job.path);
+  else if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(job.path.variable)) pathLine = `fio_path="$${job.path.variable}"`;
+  else throw new Error(`fio job: ${JSON.stringify(job.path.variable)} is not a bash variable name`);
+  return `${pathLine}
 ${v("fio_size_mib", size)}
 ${v("fio_size_kib", sizeKiB)}
 ${v("fio_planned", plannedSyncs(sizeKiB))}
 ${v("fio_warn_ns", ns(t.warnMs))}
 ${v("fio_fail_ns", ns(t.failMs))}
 ${v("fio_budget_s", budget)}
+${v("fio_early", job.stopWhenCertain === false ? 0 : 1)}
 ${v("fio_status_awk", STATUS_AWK)}
 command -v fio >/dev/null || { echo "fio is not installed (Debian/Ubuntu: apt-get install fio; package fio)" >&2; exit ${FIO_EXIT.noFio}; }
 [ -d "$fio_path" ] || { echo "path $fio_path does not exist or is not a directory" >&2; exit ${FIO_EXIT.noPath}; }
@@ -130,7 +140,7 @@ mkfifo "$fio_dir/status"
   --output-format=json+ --status-interval=${FIO_STATUS_INTERVAL} ) > "$fio_dir/status" 2> "$fio_dir/stderr" &
 fio_pid=$!
 fio_out="$(LC_ALL=C awk -v planned="$fio_planned" -v warn="$fio_warn_ns" -v fail="$fio_fail_ns" -v budget="$fio_budget_s" \\
-  -v pid="$fio_pid" "$fio_status_awk" < "$fio_dir/status")"
+  -v early="$fio_early" -v pid="$fio_pid" "$fio_status_awk" < "$fio_dir/status")"
 fio_rc=0
 wait "$fio_pid" || fio_rc=$?
 fio_pid=""
