@@ -3,8 +3,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import { FIO_EXIT, type FioResult, fioScript, fioScriptBody, parseFioJson, stopNote, verdictBounds } from "./fio";
-import { type DiskThresholds, type Verdict, explainVerdict, verdict } from "./thresholds";
+import { FIO_EXIT, fioScript, fioScriptBody, parseFioJson, stopNote, verdictBounds } from "./fio";
+import { type DiskThresholds, explainVerdict, verdict } from "./thresholds";
 
 const fixture = (name: string) => fs.readFileSync(path.join(__dirname, "fixtures", name), "utf8");
 
@@ -327,5 +327,92 @@ describe("fioScript on this machine", () => {
     expect(r.stderr).toMatch(
       new RegExp(`^no space for the 22 MiB test file at ${dir}: \\d+ KiB free, 23552 KiB needed\\n$`),
     );
+  });
+});
+
+// The slow disk of the incident, made with strace, on tmpfs (its own fdatasync is free, so the injected delay is the
+// disk): the early verdict is the verdict of the same job run to its planned size.
+const straceAvailable = process.getuid?.() === 0 && spawnSync("sh", ["-c", "command -v strace"]).status === 0;
+describe.runIf(straceAvailable)("early verdicts match full-length runs (strace-injected fdatasync delay)", () => {
+  const t = { warnMs: 10, failMs: 100 };
+  const measure = (delayMs: number, sizeMiB: number, stopWhenCertain: boolean) => {
+    const dir = fs.mkdtempSync(path.join("/dev/shm", "testbed-fio-"));
+    const prefix =
+      delayMs > 0
+        ? [
+            "strace",
+            "-f",
+            "-o",
+            "/dev/null",
+            "-e",
+            "trace=fdatasync",
+            "-e",
+            `inject=fdatasync:delay_exit=${delayMs * 1000}`,
+          ]
+        : [];
+    const started = Date.now();
+    const r = spawnSync(prefix[0] ?? "bash", [...prefix.slice(1), ...(prefix.length ? ["bash"] : []), "-s"], {
+      input: fioScript({ path: dir, sizeMiB, thresholds: t, stopWhenCertain }),
+      encoding: "utf8",
+      timeout: 120_000,
+    });
+    fs.rmSync(dir, { recursive: true, force: true });
+    expect(r.stderr).not.toMatch(/fio failed/);
+    expect(r.status).toBe(0);
+    return { ...parseFioJson(r.stdout), seconds: (Date.now() - started) / 1000, stderr: r.stderr };
+  };
+
+  it("150 ms: fail, stopped as soon as it is certain", () => {
+    // 128 KiB: 56 planned syncs; fail is certain at the first slow one (floor(56 / 100) + 1).
+    const early = measure(150, 0.125, true);
+    const full = measure(150, 0.125, false);
+    expect(full).toMatchObject({ stopped: "complete", syncs: 56, planned: 56 });
+    expect(early).toMatchObject({ stopped: "certain", planned: 56 });
+    expect(early.syncs).toBeLessThan(56);
+    expect(verdict(early.p99Ms, t)).toBe("fail");
+    expect(verdict(full.p99Ms, t)).toBe("fail");
+    expect(early.seconds).toBeLessThan(full.seconds / 2);
+  });
+
+  it("20 ms: warn, as the full run says", () => {
+    const early = measure(20, 0.125, true);
+    const full = measure(20, 0.125, false);
+    expect(verdict(early.p99Ms, t)).toBe("warn");
+    expect(verdict(full.p99Ms, t)).toBe("warn");
+    // Fail stays possible until fewer than 1% of the planned syncs remain: the run goes (nearly) to its end.
+    expect(early.syncs).toBeGreaterThanOrEqual(56 - 1);
+  });
+
+  it("a healthy disk: pass, over its planned size", () => {
+    const early = measure(0, 0.25, true);
+    const full = measure(0, 0.25, false);
+    expect(verdict(early.p99Ms, t)).toBe("pass");
+    expect(verdict(full.p99Ms, t)).toBe("pass");
+    expect(full).toMatchObject({ stopped: "complete", syncs: 113 });
+    expect(early.syncs).toBeGreaterThanOrEqual(113 - 1);
+  });
+
+  it("a time budget ends the run and says so", () => {
+    const dir = fs.mkdtempSync(path.join("/dev/shm", "testbed-fio-"));
+    const r = spawnSync(
+      "strace",
+      ["-f", "-o", "/dev/null", "-e", "trace=fdatasync", "-e", "inject=fdatasync:delay_exit=20000", "bash", "-s"],
+      {
+        input: fioScript({ path: dir, sizeMiB: 22, thresholds: t, budgetSeconds: 2 }),
+        encoding: "utf8",
+        timeout: 60_000,
+      },
+    );
+    fs.rmSync(dir, { recursive: true, force: true });
+    const res = parseFioJson(r.stdout);
+    expect(res).toMatchObject({ stopped: "budget", planned: 10029, budgetSeconds: 2 });
+    expect(res.syncs).toBeLessThan(200);
+    expect(verdict(res.p99Ms, t)).toBe("warn");
+    // Progress: one line a second at most, with syncs done, elapsed and the p99 so far.
+    const lines = r.stderr.split("\n").filter((l) => l.startsWith("fdatasync latency: "));
+    expect(lines.length).toBeGreaterThan(0);
+    expect(lines[0]).toMatch(/^fdatasync latency: \d+ of 10029 syncs, \d+ s, p99 so far \d+\.\d\d ms$/);
+    const seconds = lines.map((l) => /, (\d+) s,/.exec(l)?.[1]);
+    expect(new Set(seconds).size).toBe(seconds.length);
   });
 });
