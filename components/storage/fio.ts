@@ -127,11 +127,12 @@ need_kib=$(( fio_size_kib + 1024 ))
 [ "\${free_kib:-0}" -ge "$need_kib" ] || { echo "no space for the $fio_size_mib MiB test file at $fio_path: \${free_kib:-0} KiB free, $need_kib KiB needed" >&2; exit ${FIO_EXIT.noSpace}; }
 # A run cut short (a dropped connection) can leave its directory behind: those are ours, remove them first.
 rm -rf -- "$fio_path"/.testbed-fio.*
-fio_dir="$(mktemp -d "$fio_path/.testbed-fio.XXXXXX")"
+# Each step checks its own failure: inside a caller's \`if\` (a step bundle), bash ignores set -e.
+fio_dir="$(mktemp -d "$fio_path/.testbed-fio.XXXXXX")" || { echo "cannot create a directory at $fio_path" >&2; exit ${FIO_EXIT.fioFailed}; }
 fio_pid=""
 trap '[ -z "$fio_pid" ] || kill "$fio_pid" 2>/dev/null || true; rm -rf -- "$fio_dir"' EXIT
 trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 143' TERM
-mkfifo "$fio_dir/status"
+mkfifo "$fio_dir/status" || { echo "cannot create a pipe in $fio_dir" >&2; exit ${FIO_EXIT.fioFailed}; }
 # fio's stderr is kept for a failure: its status dumps of the first syncs complain about percentiles of a handful.
 # fio runs in the fresh directory under relative names: a path with ':' (fio's list separator) stays one directory.
 # --runtime is the time budget; the status every ${FIO_STATUS_INTERVAL} lets the reader stop it once the verdict is certain.
