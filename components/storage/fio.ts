@@ -52,7 +52,8 @@ function positive(name: string, v: number): number {
 /*
  * Reads fio's cumulative status documents (--output-format=json+ --status-interval) as they arrive. Per document:
  * the syncs done (jobs[0].sync.lat_ns.N), the slowest (max) and the latency histogram (bins: value in ns -> count,
- * ascending). Once the verdict is certain it interrupts fio (SIGINT: fio stops and still prints its final results);
+ * ascending). Once the verdict is certain it interrupts fio (SIGINT: fio stops its jobs, exits 128 and still prints its
+ * final results; sig_int and the __show_run_stats call, fio backend.c lines 78-91 and 2621-2623 at fio-3.33);
  * at most once a second (fio's "elapsed" changes) it prints a progress line on stderr. At the end it prints the stop
  * reason and the last complete document. The rule is the one verdictBounds() states, in integers.
  */
