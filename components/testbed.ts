@@ -48,13 +48,14 @@ export class Testbed extends pulumi.ComponentResource {
     const lastMeasurement: Record<string, pulumi.Resource> = {};
     const launchesOn: Record<string, pulumi.Resource[]> = {};
     const diskOf = (hostName: string) => spec.hosts[hostName].vm?.hypervisor ?? hostName;
-    const sizeMiB = spec.diskGate.sizeMiB;
+    const { sizeMiB, budgetSeconds, warnMs, failMs } = spec.diskGate;
+    const job = { sizeMiB, budgetSeconds, thresholds: { warnMs, failMs } };
     for (const host of machines) {
       if (host.hypervisor === undefined || Object.keys(properties).length === 0) continue;
       const remote = this.hosts[host.name];
       const before = new DiskLatencyCheck(
         `${host.name}-fsync-before`,
-        { host: remote, role: "fsync-before", zfs: { dataset, label: "before", asRecorded: true }, sizeMiB },
+        { host: remote, role: "fsync-before", zfs: { dataset, label: "before", asRecorded: true }, job },
         { parent: this },
       );
       const tuning = new ZfsTuning(
@@ -64,7 +65,7 @@ export class Testbed extends pulumi.ComponentResource {
       );
       const after = new DiskLatencyCheck(
         `${host.name}-fsync-after`,
-        { host: remote, role: "fsync-after", zfs: { dataset, label: "after" }, sizeMiB, dependsOn: [tuning] },
+        { host: remote, role: "fsync-after", zfs: { dataset, label: "after" }, job, dependsOn: [tuning] },
         { parent: this },
       );
       this.zfs[host.name] = tuning;
@@ -87,37 +88,41 @@ export class Testbed extends pulumi.ComponentResource {
       this.hosts[host.name] = vm.host;
       (launchesOn[host.vm.hypervisor] ??= []).push(vm.launch);
     }
-    // The disk gate: before anything that runs etcd goes on a host, measure where etcd will write.
+    // The disk gate: before anything that runs etcd goes on a host, measure where etcd will write. One step per host
+    // measures each of its etcd paths' filesystems once (k3s' and Karmada's etcd share the VM's disk), and every path
+    // is gated on its filesystem's result.
     const gatesOn: Record<string, pulumi.Output<string>[]> = {};
-    const addGate = (hostName: string, role: string, path: string) => {
+    const addGate = (hostName: string, role: string, paths: string[]) => {
       const disk = diskOf(hostName);
       const previous = lastMeasurement[disk];
       const quiet = [...(previous ? [previous] : []), ...(launchesOn[disk] ?? [])];
       const check = new DiskLatencyCheck(
         `${hostName}-${role}`,
-        { host: this.hosts[hostName], role, path, sizeMiB, dependsOn: quiet },
+        { host: this.hosts[hostName], role, paths, job, dependsOn: quiet },
         { parent: this },
       );
       lastMeasurement[disk] = check;
-      const verdict = check.result.apply((result) =>
-        gate({
-          host: hostName,
-          path,
-          result,
-          thresholds: spec.diskGate,
-          accepted: spec.diskGate.accept.includes(hostName),
-        }),
-      );
-      this.gates[`${hostName}:${path}`] = verdict;
-      (gatesOn[hostName] ??= []).push(verdict.apply(gateVerdictOf));
+      paths.forEach((path, i) => {
+        const verdict = check.results.apply((results) =>
+          gate({
+            host: hostName,
+            path,
+            result: results[i],
+            thresholds: spec.diskGate,
+            accepted: spec.diskGate.accept.includes(hostName),
+          }),
+        );
+        this.gates[`${hostName}:${path}`] = verdict;
+        (gatesOn[hostName] ??= []).push(verdict.apply(gateVerdictOf));
+      });
     };
-    // Clusters with the most agents waiting on them are measured first; Karmada's etcd path right after its host's.
-    // (The installs wait for every gate on their disk all the same, see below.)
+    // Clusters with the most agents waiting on them are measured first. (The installs wait for every gate on their
+    // disk all the same, see below.)
     const byWork = Object.values(spec.clusters).sort((a, b) => b.agents.length - a.agents.length);
     for (const cluster of byWork) {
-      addGate(cluster.server, "disk-gate-k3s", `${cluster.dataDir}/server/db`);
-      if (spec.karmada?.cluster === cluster.name)
-        addGate(cluster.server, "disk-gate-karmada-etcd", spec.karmada.etcdPath);
+      const paths = [`${cluster.dataDir}/server/db`];
+      if (spec.karmada?.cluster === cluster.name) paths.push(spec.karmada.etcdPath);
+      addGate(cluster.server, "disk-gate-k3s", paths);
     }
 
     for (const cluster of Object.values(spec.clusters)) {

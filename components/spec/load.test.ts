@@ -61,7 +61,7 @@ describe("loadSpec on a valid spec", () => {
       dataDir: "/var/lib/rancher/k3s",
       extraArgs: [],
     });
-    expect(spec.diskGate).toEqual({ warnMs: 10, failMs: 100, sizeMiB: 22, accept: [] });
+    expect(spec.diskGate).toEqual({ warnMs: 10, failMs: 100, sizeMiB: 22, budgetSeconds: 60, accept: [] });
     expect(spec.karmada).toMatchObject({
       chartVersion: "1.13.0",
       apiNodePort: 32644,

@@ -1,5 +1,10 @@
 import { z } from "zod";
-import { DEFAULT_FAIL_P99_MS, DEFAULT_FIO_SIZE_MIB, DEFAULT_WARN_P99_MS } from "../storage/thresholds";
+import {
+  DEFAULT_BUDGET_SECONDS,
+  DEFAULT_FAIL_P99_MS,
+  DEFAULT_FIO_SIZE_MIB,
+  DEFAULT_WARN_P99_MS,
+} from "../storage/thresholds";
 
 /** The k3s release the original testbed ran (mlsysops-framework orchestrators/k3s-install.yml). */
 export const DEFAULT_K3S_VERSION = "v1.31.6+k3s1";
@@ -172,6 +177,8 @@ export const diskGateSchema = z
     failMs: z.number().positive().default(DEFAULT_FAIL_P99_MS),
     /** MiB written by each measurement (fractions allowed: tests use 64 KiB). */
     sizeMiB: z.number().positive().default(DEFAULT_FIO_SIZE_MIB),
+    /** Wall-clock limit of each measurement, in seconds; a run it stops is judged on the syncs it made. */
+    budgetSeconds: z.number().positive().default(DEFAULT_BUDGET_SECONDS),
     /** Hosts whose failing disk is accepted anyway (the install goes on with a warning). */
     accept: z.array(z.string()).default([]),
   })

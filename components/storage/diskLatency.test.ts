@@ -4,7 +4,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { bundle, parseResult } from "../remote/script";
-import { CREATED_DIRS, DiskGateError, diskLatencyScript, gate, resultOf } from "./diskLatency";
+import { CREATED_DIRS, DiskGateError, diskLatencyScript, gate, resultOf, resultsOf } from "./diskLatency";
 import type { FioResult } from "./fio";
 
 const result = (p99Ms: number): FioResult => ({
@@ -15,8 +15,12 @@ const result = (p99Ms: number): FioResult => ({
   iops: 1,
   syncs: 1,
   fioVersion: "fio-3.33",
+  planned: 1,
+  stopped: "complete",
+  histogram: [],
 });
 const thresholds = { warnMs: 10, failMs: 100 };
+const job = (sizeMiB: number) => ({ sizeMiB, thresholds, budgetSeconds: 60 });
 
 describe("gate", () => {
   const input = { host: "karmada-host", path: "/var/lib/karmada-system/karmada-etcd", thresholds, accepted: false };
@@ -40,6 +44,16 @@ describe("gate", () => {
     );
   });
 
+  it("says when the run stopped early or at its time budget", () => {
+    expect(gate({ ...input, result: { ...result(0.8), syncs: 9930, planned: 10029, stopped: "certain" } })).toBe(
+      "pass: karmada-host:/var/lib/karmada-system/karmada-etcd fdatasync p99 0.80 ms is within 10 ms: fast enough for etcd" +
+        "; stopped after 9930 of 10029 planned syncs: the verdict was already certain",
+    );
+    expect(
+      gate({ ...input, result: { ...result(40), syncs: 2500, planned: 10029, stopped: "budget", budgetSeconds: 60 } }),
+    ).toMatch(/; the 60 s time budget ended the run after 2500 of 10029 planned syncs, and the verdict is from those$/);
+  });
+
   it("lets an explicitly accepted disk through, saying so", () => {
     expect(gate({ ...input, result: result(153.2), accepted: true })).toMatch(
       /^fail \(accepted by diskGate.accept\): /,
@@ -51,9 +65,9 @@ describe("gate", () => {
 describe.runIf(process.getuid?.() === 0)("diskLatencyScript on a real disk", () => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), "testbed-gate-"));
   const etcdDir = path.join(root, "var/lib/rancher/k3s/server/db");
-  const script = bundle("k3s-cp/disk-gate-k3s", diskLatencyScript("k3s-cp", etcdDir, 0.25));
-  // 64 KiB (28 fdatasyncs) keeps the 150 ms-per-sync run to about 4 s.
-  const small = bundle("k3s-cp/disk-gate-k3s", diskLatencyScript("k3s-cp", etcdDir, 0.0625));
+  const script = bundle("k3s-cp/disk-gate-k3s", diskLatencyScript("k3s-cp", [etcdDir], job(0.25)));
+  // 64 KiB (28 fdatasyncs): the 150 ms-per-sync run stops at its first slow sync.
+  const small = bundle("k3s-cp/disk-gate-k3s", diskLatencyScript("k3s-cp", [etcdDir], job(0.0625)));
   const run = (action: string, prefix: string[] = [], input = script) =>
     spawnSync(prefix[0] ?? "bash", [...prefix.slice(1), ...(prefix.length ? ["bash"] : []), "-s", "--", action], {
       input,
@@ -81,7 +95,7 @@ describe.runIf(process.getuid?.() === 0)("diskLatencyScript on a real disk", () 
 
   it("says a directory someone else removed is already gone, and forgets it", () => {
     const gone = path.join(root, "var/lib/removed-by-an-uninstall");
-    const script = bundle("k3s-cp/disk-gate-k3s", diskLatencyScript("k3s-cp", gone, 0.0625));
+    const script = bundle("k3s-cp/disk-gate-k3s", diskLatencyScript("k3s-cp", [gone], job(0.0625)));
     expect(run("create", [], script).status).toBe(0);
     fs.rmdirSync(gone);
     expect(parseResult(run("delete", [], script).stdout)).toMatchObject({ detail: `${gone} is already gone` });
@@ -90,7 +104,7 @@ describe.runIf(process.getuid?.() === 0)("diskLatencyScript on a real disk", () 
 
   it("run together, as Pulumi runs independent deletes, gates' deletes each remove their own directory", async () => {
     const dirs = Array.from({ length: 8 }, (_, i) => path.join(root, `gate-${i}`));
-    const scripts = dirs.map((d) => bundle("k3s-cp/disk-gate", diskLatencyScript("k3s-cp", d, 0.0625)));
+    const scripts = dirs.map((d) => bundle("k3s-cp/disk-gate", diskLatencyScript("k3s-cp", [d], job(0.0625))));
     for (const s of scripts) expect(run("create", [], s).status).toBe(0);
     const deleteAsync = (input: string) =>
       new Promise<{ code: number | null; stderr: string }>((resolve) => {
@@ -125,9 +139,33 @@ describe.runIf(process.getuid?.() === 0)("diskLatencyScript on a real disk", () 
     // either side (one CI run read 149.95 ms for 150 ms syncs).
     expect(r.p99Ms).toBeGreaterThan(150 * (1 - 1 / 64));
     expect(() => gate({ host: "k3s-cp", path: etcdDir, result: r, thresholds, accepted: false })).toThrow(
-      /^disk gate: host k3s-cp, path \S+: fdatasync p99 1[45]\d\.\d\d ms is above the 100 ms limit/,
+      /^disk gate: host k3s-cp, path \S+: fdatasync p99 \d+\.\d\d ms is above the 100 ms limit/,
     );
+    expect(r).toMatchObject({ stopped: "certain", planned: 28 });
     run("delete");
+  });
+
+  it("measures two directories on one filesystem once, and gates both on that result", () => {
+    const karmada = path.join(root, "var/lib/karmada-system/karmada-etcd");
+    const shm = fs.mkdtempSync(path.join("/dev/shm", "testbed-gate-"));
+    const both = bundle(
+      "karmada-host/disk-gate-k3s",
+      diskLatencyScript("karmada-host", [etcdDir, karmada, shm], job(0.0625)),
+    );
+    const r = run("create", [], both);
+    expect(r.status).toBe(0);
+    expect(parseResult(r.stdout).detail).toBe(
+      `measured fdatasync latency at ${etcdDir}; ${karmada} is on the same filesystem, gated on that measurement; ` +
+        `measured fdatasync latency at ${shm}`,
+    );
+    const [k3s, karmadaResult, tmpfs] = resultsOf(r.stdout);
+    expect(karmadaResult).toEqual(k3s);
+    expect(tmpfs).not.toEqual(k3s);
+    expect(parseResult(run("delete", [], both).stdout)).toEqual({
+      changed: true,
+      detail: `removed ${etcdDir}; removed ${karmada}; ${shm} was not created by the measurement`,
+    });
+    fs.rmSync(shm, { recursive: true, force: true });
     fs.rmSync(root, { recursive: true, force: true });
   });
 });

@@ -3,7 +3,7 @@ import type * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import type { RemoteHost } from "../remote/host";
 import { type StepScript, parseResult, shq } from "../remote/script";
-import { type FioResult, fioScriptBody, parseFioJson } from "./fio";
+import { type FioJob, type FioResult, fioScriptBody, parseFioJson, stopNote } from "./fio";
 import { type DiskThresholds, explainVerdict, verdict } from "./thresholds";
 import { recordFile } from "./zfs";
 
@@ -12,46 +12,78 @@ export const CREATED_DIRS = "/var/lib/testbed/created-dirs";
 /** Where a ZFS measurement mounts its short-lived child dataset. */
 export const ZFS_PROBE_MOUNT = "/var/lib/testbed/fio-probe";
 
+/** What one measurement runs: its size, the limits it stops on once its verdict is certain, its time budget. */
+export type Measurement = Required<Pick<FioJob, "sizeMiB" | "thresholds" | "budgetSeconds">>;
+
 /** The fio job in a subshell; its JSON lands base64-encoded in an output line, its failure names host and path. */
-function measureLines(host: string, path: string, sizeMiB: number): string {
+function measureLines(job: Measurement): string {
   return `if ! fio_json="$( (
-${fioScriptBody({ path, sizeMiB })}
+${fioScriptBody({ path: { variable: "gate_path" }, ...job })}
 ) )"; then
-  fail "host ${host}: could not measure fdatasync latency at ${path} (see above)"
+  fail "host $gate_host: could not measure fdatasync latency at $gate_path (see above)"
 fi
-output "{\\"fio\\":\\"$(printf '%s' "$fio_json" | base64 -w0)\\"}"`;
+`;
 }
 
 /**
- * Measures fdatasync latency at the directory etcd will write to. The directory is created if missing (etcd would
- * create it anyway) and remembered, so delete removes it only if the measurement made it and nothing is in it.
+ * Measures fdatasync latency at the directories etcd will write to, once per filesystem: a directory on the same
+ * filesystem (st_dev) as one already measured is gated on that measurement (Karmada's etcd and k3s' on one VM disk).
+ * Each directory is created if missing (etcd would create it anyway) and remembered, so delete removes it only if
+ * the measurement made it and nothing is in it. Prints `{"fio":[<base64 fio output>, ...]}`, one per directory.
  */
-export function diskLatencyScript(host: string, path: string, sizeMiB: number): StepScript {
-  const p = shq(path);
-  const registry = posix.dirname(CREATED_DIRS);
+export function diskLatencyScript(host: string, paths: string[], job: Measurement): StepScript {
+  if (paths.length === 0) throw new Error("diskLatencyScript: no path to measure");
+  const registry = shq(posix.dirname(CREATED_DIRS));
+  const list = shq(CREATED_DIRS);
+  const header = `gate_host=${shq(host)}
+gate_paths=(${paths.map(shq).join(" ")})`;
   return {
     create: `
-if [ ! -d ${p} ]; then
-  mkdir -p ${p} "${registry}"
-  ( flock 9; echo ${p} >> ${CREATED_DIRS} ) 9<"${registry}"
-fi
-${measureLines(host, path, sizeMiB)}
-unchanged "measured fdatasync latency at ${path}"`,
+${header}
+for gate_path in "\${gate_paths[@]}"; do
+  if [ ! -d "$gate_path" ]; then
+    mkdir -p -- "$gate_path" ${registry}
+    ( flock 9; printf '%s\\n' "$gate_path" >> ${list} ) 9<${registry}
+  fi
+done
+gate_devs=(); gate_fio=(); gate_note=""
+for i in "\${!gate_paths[@]}"; do
+  gate_path="\${gate_paths[$i]}"
+  gate_dev="$(stat -c %d -- "$gate_path")"
+  for j in "\${!gate_devs[@]}"; do
+    if [ "\${gate_devs[$j]}" = "$gate_dev" ]; then
+      gate_fio[i]="\${gate_fio[$j]}"; gate_devs[i]="$gate_dev"
+      gate_note="$gate_note; $gate_path is on the same filesystem, gated on that measurement"
+      continue 2
+    fi
+  done
+${measureLines(job)}
+  gate_fio[i]="$(printf '%s' "$fio_json" | base64 -w0)"; gate_devs[i]="$gate_dev"
+  gate_note="$gate_note; measured fdatasync latency at $gate_path"
+done
+gate_list="$(printf '"%s",' "\${gate_fio[@]}")"
+output "{\\"fio\\":[\${gate_list%,}]}"
+unchanged "\${gate_note#; }"`,
     // The list is shared by every gate on the host, and Pulumi runs independent deletes together: it is rewritten
     // under a lock on its directory, through a temporary file of this process's own.
     delete: `
-if [ -f ${CREATED_DIRS} ] && grep -qxF ${p} ${CREATED_DIRS}; then
-  if [ ! -d ${p} ]; then
-    unchanged "${path} is already gone"
-  elif rmdir ${p} 2>/dev/null; then
-    changed "removed ${path}"
+${header}
+gate_note=""; gate_removed=""
+for gate_path in "\${gate_paths[@]}"; do
+  if [ -f ${list} ] && grep -qxF -- "$gate_path" ${list}; then
+    if [ ! -d "$gate_path" ]; then
+      gate_note="$gate_note; $gate_path is already gone"
+    elif rmdir -- "$gate_path" 2>/dev/null; then
+      gate_note="$gate_note; removed $gate_path"; gate_removed=yes
+    else
+      gate_note="$gate_note; $gate_path is not empty; left in place"
+    fi
+    ( flock 9; { grep -vxF -- "$gate_path" ${list} || true; } > ${list}.$$ && mv ${list}.$$ ${list} ) 9<${registry}
   else
-    unchanged "${path} is not empty; left in place"
+    gate_note="$gate_note; $gate_path was not created by the measurement"
   fi
-  ( flock 9; { grep -vxF ${p} ${CREATED_DIRS} || true; } > ${CREATED_DIRS}.$$ && mv ${CREATED_DIRS}.$$ ${CREATED_DIRS} ) 9<"${registry}"
-else
-  unchanged "${path} was not created by the measurement"
-fi`,
+done
+if [ -n "$gate_removed" ]; then changed "\${gate_note#; }"; else unchanged "\${gate_note#; }"; fi`,
   };
 }
 
@@ -64,47 +96,60 @@ export function zfsLatencyScript(
   host: string,
   dataset: string,
   label: string,
-  sizeMiB: number,
+  job: Measurement,
   opts: { asRecorded?: boolean } = {},
 ): StepScript {
-  const child = shq(`${dataset}/testbed-fio-${label}`);
   const mount = `${ZFS_PROBE_MOUNT}-${label}`;
-  const record = shq(recordFile(dataset));
+  const header = `gate_host=${shq(host)}
+gate_child=${shq(`${dataset}/testbed-fio-${label}`)}
+gate_path=${shq(mount)}
+gate_dataset=${shq(dataset)}
+gate_label=${shq(label)}
+gate_record=${shq(recordFile(dataset))}`;
   // A just-unmounted dataset can be "busy" for a moment (zfs-fuse, and OpenZFS with a lingering reader): retry.
-  const destroy = `for i in 1 2 3 4 5 6 7 8 9 10; do zfs list -H ${child} >/dev/null 2>&1 || break; zfs destroy ${child} >/dev/null 2>&1 && break; sleep 0.5; done; rmdir ${shq(mount)} 2>/dev/null || true`;
+  const destroy = `for i in 1 2 3 4 5 6 7 8 9 10; do zfs list -H "$gate_child" >/dev/null 2>&1 || break; zfs destroy "$gate_child" >/dev/null 2>&1 && break; sleep 0.5; done; rmdir -- "$gate_path" 2>/dev/null || true`;
   // "before", once the dataset has been tuned (a re-run after an upgrade or a new size): the child dataset gets the
   // values the tuning step recorded before its first change, so "before" keeps measuring the original settings.
   const recorded = opts.asRecorded
     ? `
-if [ -s ${record} ]; then
-  while IFS=$'\t' read -r prop value source; do create_opts+=(-o "$prop=$value"); recorded_props+=("$prop"); done < ${record}
+if [ -s "$gate_record" ]; then
+  while IFS=$'\t' read -r prop value source; do create_opts+=(-o "$prop=$value"); recorded_props+=("$prop"); done < "$gate_record"
 fi`
     : "";
   return {
     create: `
+${header}
 cleanup() { ${destroy}; }
 cleanup
-mkdir -p ${shq(mount)}
+mkdir -p -- "$gate_path"
 create_opts=(); recorded_props=()${recorded}
-zfs create -o mountpoint=${shq(mount)} "\${create_opts[@]}" ${child} || fail "host ${host}: cannot create the measurement dataset ${dataset}/testbed-fio-${label}"
+zfs create -o mountpoint="$gate_path" "\${create_opts[@]}" "$gate_child" || fail "host $gate_host: cannot create the measurement dataset $gate_child"
 trap cleanup EXIT
-[ "$(zfs get -H -o value mounted ${child})" = yes ] || fail "host ${host}: the measurement dataset ${dataset}/testbed-fio-${label} did not mount at ${mount}"
+[ "$(zfs get -H -o value mounted "$gate_child")" = yes ] || fail "host $gate_host: the measurement dataset $gate_child did not mount at $gate_path"
 as=""
 if [ \${#recorded_props[@]} -gt 0 ]; then
-  as="; with the settings recorded before tuning: $(zfs get -H -p -o property,value "$(IFS=,; echo "\${recorded_props[*]}")" ${child} | tr '\t\n' '= ' | sed 's/ $//')"
+  as="; with the settings recorded before tuning: $(zfs get -H -p -o property,value "$(IFS=,; echo "\${recorded_props[*]}")" "$gate_child" | tr '\t\n' '= ' | sed 's/ $//')"
 fi
-${measureLines(host, mount, sizeMiB)}
-unchanged "measured fdatasync latency on ${dataset} (${label}$as)"`,
+${measureLines(job)}
+output "{\\"fio\\":[\\"$(printf '%s' "$fio_json" | base64 -w0)\\"]}"
+unchanged "measured fdatasync latency on $gate_dataset ($gate_label$as)"`,
     delete: `
-if zfs list -H ${child} >/dev/null 2>&1; then ${destroy}; changed "removed ${dataset}/testbed-fio-${label}"; else unchanged "nothing to remove"; fi`,
+${header}
+if zfs list -H "$gate_child" >/dev/null 2>&1; then ${destroy}; changed "removed $gate_child"; else unchanged "nothing to remove"; fi`,
   };
 }
 
-/** The fio result a measurement step printed. */
+/** The fio results a measurement step printed, one per directory it gates (in the order given). */
+export function resultsOf(stdout: string): FioResult[] {
+  const out = parseResult(stdout).output as { fio?: string | string[] } | undefined;
+  if (out?.fio === undefined || out.fio.length === 0) throw new Error("the measurement printed no fio result");
+  const all = typeof out.fio === "string" ? [out.fio] : out.fio;
+  return all.map((b64) => parseFioJson(Buffer.from(b64, "base64").toString("utf8")));
+}
+
+/** The fio result of a step's first (or only) directory. */
 export function resultOf(stdout: string): FioResult {
-  const out = parseResult(stdout).output as { fio?: string } | undefined;
-  if (out?.fio === undefined) throw new Error("the measurement printed no fio result");
-  return parseFioJson(Buffer.from(out.fio, "base64").toString("utf8"));
+  return resultsOf(stdout)[0];
 }
 
 export interface GateInput {
@@ -126,7 +171,7 @@ export class DiskGateError extends Error {}
 export function gate(input: GateInput): string {
   const { host, path, result, thresholds, accepted } = input;
   const v = verdict(result.p99Ms, thresholds);
-  const summary = `${host}:${path} ${explainVerdict(result.p99Ms, thresholds)}`;
+  const summary = `${host}:${path} ${explainVerdict(result.p99Ms, thresholds)}${stopNote(result)}`;
   if (v === "fail" && !accepted)
     throw new DiskGateError(
       `disk gate: host ${host}, path ${path}: fdatasync p99 ${result.p99Ms.toFixed(2)} ms is above the ${thresholds.failMs} ms limit, ` +
@@ -151,30 +196,35 @@ export interface DiskLatencyCheckArgs {
   host: RemoteHost;
   /** The step's role on the host, e.g. "disk-gate-k3s" or "fsync-before". */
   role: string;
-  /** Measure this directory ... */
-  path?: string;
+  /** Measure these directories (once per filesystem they are on) ... */
+  paths?: string[];
   /**
    * ... or this ZFS dataset (through a child dataset), labelled e.g. "before"/"after"; asRecorded: once tuned, give
    * the child the properties recorded before tuning (what "before" means on a re-run).
    */
   zfs?: { dataset: string; label: string; asRecorded?: boolean };
-  sizeMiB: number;
+  /** Size, limits (the run stops once its verdict against them is certain) and time budget. */
+  job: Measurement;
   dependsOn?: pulumi.Input<pulumi.Resource>[];
 }
 
 /** One fdatasync latency measurement on a host, as a step whose parsed result is an output. */
 export class DiskLatencyCheck extends pulumi.ComponentResource {
   readonly step: command.remote.Command;
+  /** The result of the first directory (or of the dataset). */
   readonly result: pulumi.Output<FioResult>;
+  /** One result per directory, in the order given (the same measurement for directories sharing a filesystem). */
+  readonly results: pulumi.Output<FioResult[]>;
 
   constructor(name: string, args: DiskLatencyCheckArgs, opts?: pulumi.ComponentResourceOptions) {
     super("testbed:storage:DiskLatencyCheck", name, {}, opts);
     const host = args.host.name;
     const script = args.zfs
-      ? zfsLatencyScript(host, args.zfs.dataset, args.zfs.label, args.sizeMiB, { asRecorded: args.zfs.asRecorded })
-      : diskLatencyScript(host, args.path ?? "/", args.sizeMiB);
+      ? zfsLatencyScript(host, args.zfs.dataset, args.zfs.label, args.job, { asRecorded: args.zfs.asRecorded })
+      : diskLatencyScript(host, args.paths ?? ["/"], args.job);
     this.step = args.host.step(args.role, script, { parent: this, dependsOn: args.dependsOn });
-    this.result = this.step.stdout.apply(resultOf);
-    this.registerOutputs({ result: this.result });
+    this.results = this.step.stdout.apply(resultsOf);
+    this.result = this.results.apply((r) => r[0]);
+    this.registerOutputs({ result: this.result, results: this.results });
   }
 }

@@ -1,4 +1,12 @@
-import { DEFAULT_FIO_SIZE_MIB } from "./thresholds";
+import { shq } from "../remote/script";
+import {
+  DEFAULT_BUDGET_SECONDS,
+  DEFAULT_FAIL_P99_MS,
+  DEFAULT_FIO_SIZE_MIB,
+  DEFAULT_WARN_P99_MS,
+  type DiskThresholds,
+  type Verdict,
+} from "./thresholds";
 
 /**
  * etcd's disk benchmark (etcd docs, "Hardware recommendations" / the IBM Cloud fio job): sequential 2300-byte
@@ -9,32 +17,144 @@ export const FIO_BLOCK_SIZE = 2300;
 /** Exit codes of the fio script, so a caller can say which precondition failed. */
 export const FIO_EXIT = { noFio: 3, noPath: 4, noSpace: 5, fioFailed: 6 } as const;
 
+/** How often fio prints its cumulative status, which the script reads to stop once the verdict is certain. */
+export const FIO_STATUS_INTERVAL = "250ms";
+
 export interface FioJob {
-  /** Directory to measure (etcd's data dir, or a dataset's mount point). */
-  path: string;
+  /**
+   * Directory to measure (etcd's data dir, or a dataset's mount point), or the name of a bash variable holding it
+   * (for a caller that measures several directories in a loop).
+   */
+  path: string | { variable: string };
   /** Total bytes written, in MiB. Defaults to 22 (etcd's documented job). */
   sizeMiB?: number;
+  /** The limits the run is judged against: it stops as soon as its verdict is certain. Defaults to 10 and 100 ms. */
+  thresholds?: DiskThresholds;
+  /** Wall-clock limit in seconds; the verdict then comes from the syncs made. Defaults to 60. */
+  budgetSeconds?: number;
+  /** Stop once the verdict is certain. Defaults to true; false runs the planned size (to compare against). */
+  stopWhenCertain?: boolean;
 }
+
+/** Why a run ended: its planned size written, its verdict already certain, or its time budget spent. */
+export type FioStop = "complete" | "certain" | "budget";
+
+/** The whole 2300-byte writes fio makes in `sizeKiB` KiB: one fdatasync each. */
+export function plannedSyncs(sizeKiB: number): number {
+  return Math.floor((sizeKiB * 1024) / FIO_BLOCK_SIZE);
+}
+
+function positive(name: string, v: number): number {
+  if (!Number.isFinite(v) || v <= 0) throw new Error(`fio job: ${name} ${v} is not a positive finite number`);
+  return v;
+}
+
+/*
+ * Reads fio's cumulative status documents (--output-format=json+ --status-interval) as they arrive. Per document:
+ * the syncs done (jobs[0].sync.lat_ns.N), the slowest (max) and the latency histogram (bins: value in ns -> count,
+ * ascending). Once the verdict is certain it interrupts fio (SIGINT: fio stops its jobs, exits 128 and still prints its
+ * final results; sig_int and the __show_run_stats call, fio backend.c lines 78-91 and 2621-2623 at fio-3.33);
+ * at most once a second (fio's "elapsed" changes) it prints a progress line on stderr. At the end it prints the stop
+ * reason and the last complete document. The rule is the one verdictBounds() states, in integers.
+ */
+const STATUS_AWK = String.raw`
+function judge(  rem, lo, hi, p) {
+  # A status snapshot can count a sync in N before its bin (fio updates them apart): the fewer is what is done.
+  rem = planned - (cum < n ? cum : n); if (rem < 0) rem = 0
+  lo = (af * 100 > planned && max > fail) ? 2 : ((aw * 100 > planned && max > warn) ? 1 : 0)
+  hi = ((af + rem) * 100 >= planned) ? 2 : (((aw + rem) * 100 >= planned) ? 1 : 0)
+  if (elapsed != shown && n > 0) {
+    p = (p99 < 0 || p99 > max) ? max : p99
+    printf "fdatasync latency: %d of %d syncs, %d s, p99 so far %.2f ms\n", n, planned, elapsed, p / 1e6 > "/dev/stderr"
+    fflush("/dev/stderr")
+    shown = elapsed
+  }
+  if (early && lo == hi && n < planned && !stopped) { stopped = 1; system("kill -INT " pid " 2>/dev/null") }
+}
+/^\{/ { buf = ""; depth = 0; insync = 0; inbins = 0; n = 0; max = 0; aw = 0; af = 0; cum = 0; p99 = -1 }
+{ buf = buf $0 "\n" }
+/^ *"elapsed" : / { elapsed = $3 + 0 }
+insync == 0 && /^ *"sync" : \{/ { insync = 1; depth = 0 }
+insync {
+  line = $0; opens = gsub(/\{/, "", line); closes = gsub(/\}/, "", line); depth += opens - closes
+  if (inbins && $0 ~ /\}/) inbins = 0
+  else if (inbins) {
+    v = $1; gsub(/"/, "", v); v += 0; c = $3 + 0; cum += c
+    if (p99 < 0 && cum * 100 >= 99 * n) p99 = v
+    if (v > warn) aw += c
+    if (v > fail) af += c
+  }
+  else if ($0 ~ /^ *"max" : /) max = $3 + 0
+  else if ($0 ~ /^ *"N" : /) n = $3 + 0
+  else if ($0 ~ /^ *"bins" : \{/) inbins = 1
+  if (depth <= 0) insync = -1
+}
+/^\}/ { last = buf; lastn = n; judge() }
+END {
+  printf "testbed-fio stop=%s planned=%d budget=%s\n", (lastn >= planned ? "complete" : (stopped ? "certain" : "budget")), planned, budget
+  printf "%s", last
+}`;
 
 /**
  * The fio job as a bash body (it runs inside a step bundle or on its own): checks fio, the path and the free
- * space, writes in a fresh directory under the path that is removed afterwards, and prints fio's JSON on stdout.
+ * space, writes in a fresh directory under the path that is removed afterwards, and prints a line saying why the
+ * run stopped, then fio's JSON, on stdout. The run ends at the planned size, at the time budget, or as soon as the
+ * verdict against the thresholds is certain whatever the remaining syncs do (verdictBounds); progress goes to stderr.
  */
 export function fioScriptBody(job: FioJob): string {
-  const size = job.sizeMiB ?? DEFAULT_FIO_SIZE_MIB;
+  const size = positive("sizeMiB", job.sizeMiB ?? DEFAULT_FIO_SIZE_MIB);
+  const t = job.thresholds ?? { warnMs: DEFAULT_WARN_P99_MS, failMs: DEFAULT_FAIL_P99_MS };
+  const budget = Math.ceil(positive("budgetSeconds", job.budgetSeconds ?? DEFAULT_BUDGET_SECONDS));
   const sizeKiB = Math.max(4, Math.round(size * 1024));
-  const dir = JSON.stringify(job.path);
-  return `command -v fio >/dev/null || { echo "fio is not installed (Debian/Ubuntu: apt-get install fio; package fio)" >&2; exit ${FIO_EXIT.noFio}; }
-[ -d ${dir} ] || { echo "path ${job.path} does not exist or is not a directory" >&2; exit ${FIO_EXIT.noPath}; }
-free_kib="$(df -Pk ${dir} | awk 'NR==2 {print $4}')"
-need_kib=$(( ${sizeKiB} + 1024 ))
-[ "\${free_kib:-0}" -ge "$need_kib" ] || { echo "no space for the ${size} MiB test file at ${job.path}: \${free_kib:-0} KiB free, $need_kib KiB needed" >&2; exit ${FIO_EXIT.noSpace}; }
+  const ns = (ms: number) => String(Math.round(positive("threshold", ms) * 1e6));
+  const v = (name: string, value: string | number) => `${name}=${shq(String(value))}`;
+  let pathLine: string;
+  if (typeof job.path === "string") pathLine = v("fio_path", job.path);
+  else if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(job.path.variable)) pathLine = `fio_path="$${job.path.variable}"`;
+  else throw new Error(`fio job: ${JSON.stringify(job.path.variable)} is not a bash variable name`);
+  return `${pathLine}
+${v("fio_size_mib", size)}
+${v("fio_size_kib", sizeKiB)}
+${v("fio_planned", plannedSyncs(sizeKiB))}
+${v("fio_warn_ns", ns(t.warnMs))}
+${v("fio_fail_ns", ns(t.failMs))}
+${v("fio_budget_s", budget)}
+${v("fio_early", job.stopWhenCertain === false ? 0 : 1)}
+${v("fio_status_awk", STATUS_AWK)}
+command -v fio >/dev/null || { echo "fio is not installed (Debian/Ubuntu: apt-get install fio; package fio)" >&2; exit ${FIO_EXIT.noFio}; }
+[ -d "$fio_path" ] || { echo "path $fio_path does not exist or is not a directory" >&2; exit ${FIO_EXIT.noPath}; }
+free_kib="$(df -Pk -- "$fio_path" | awk 'NR==2 {print $4}')"
+need_kib=$(( fio_size_kib + 1024 ))
+[ "\${free_kib:-0}" -ge "$need_kib" ] || { echo "no space for the $fio_size_mib MiB test file at $fio_path: \${free_kib:-0} KiB free, $need_kib KiB needed" >&2; exit ${FIO_EXIT.noSpace}; }
 # A run cut short (a dropped connection) can leave its directory behind: those are ours, remove them first.
-rm -rf ${dir}/.testbed-fio.*
-fio_dir="$(mktemp -d ${dir}/.testbed-fio.XXXXXX)"
-trap 'rm -rf "$fio_dir"' EXIT
-fio --name=etcd-fdatasync --directory="$fio_dir" --rw=write --ioengine=sync --fdatasync=1 \\
-  --bs=${FIO_BLOCK_SIZE} --size=${sizeKiB}k --output-format=json || { echo "fio failed at ${job.path}" >&2; exit ${FIO_EXIT.fioFailed}; }`;
+rm -rf -- "$fio_path"/.testbed-fio.*
+# Each step checks its own failure: inside a caller's \`if\` (a step bundle), bash ignores set -e.
+fio_dir="$(mktemp -d "$fio_path/.testbed-fio.XXXXXX")" || { echo "cannot create a directory at $fio_path" >&2; exit ${FIO_EXIT.fioFailed}; }
+fio_pid=""
+trap '[ -z "$fio_pid" ] || kill "$fio_pid" 2>/dev/null || true; rm -rf -- "$fio_dir"' EXIT
+trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 143' TERM
+mkfifo "$fio_dir/status" || { echo "cannot create a pipe in $fio_dir" >&2; exit ${FIO_EXIT.fioFailed}; }
+# fio's stderr is kept for a failure: its status dumps of the first syncs complain about percentiles of a handful.
+# fio runs in the fresh directory under relative names: a path with ':' (fio's list separator) stays one directory.
+# --runtime is the time budget; the status every ${FIO_STATUS_INTERVAL} lets the reader stop it once the verdict is certain.
+( cd "$fio_dir" && exec fio --name=etcd-fdatasync --filename=etcd-fdatasync.0 --rw=write --ioengine=sync --fdatasync=1 \\
+  --bs=${FIO_BLOCK_SIZE} --size="\${fio_size_kib}k" --runtime="$fio_budget_s" \\
+  --output-format=json+ --status-interval=${FIO_STATUS_INTERVAL} ) > "$fio_dir/status" 2> "$fio_dir/stderr" &
+fio_pid=$!
+fio_out="$(LC_ALL=C awk -v planned="$fio_planned" -v warn="$fio_warn_ns" -v fail="$fio_fail_ns" -v budget="$fio_budget_s" \\
+  -v early="$fio_early" -v pid="$fio_pid" "$fio_status_awk" < "$fio_dir/status")"
+fio_rc=0
+wait "$fio_pid" || fio_rc=$?
+fio_pid=""
+# After the reader's SIGINT fio exits non-zero, with its final results printed all the same.
+case "$fio_out" in
+  "testbed-fio stop=certain "*) ;;
+  *) [ "$fio_rc" -eq 0 ] || { cat "$fio_dir/stderr" >&2; echo "fio failed at $fio_path (exit $fio_rc)" >&2; exit ${FIO_EXIT.fioFailed}; } ;;
+esac
+case "$fio_out" in
+  *'"jobs"'*) printf '%s\\n' "$fio_out" ;;
+  *) cat "$fio_dir/stderr" >&2; echo "fio failed at $fio_path: it printed no results" >&2; exit ${FIO_EXIT.fioFailed} ;;
+esac`;
 }
 
 /** The job as a complete script, for running it on its own (`bash -s`). */
@@ -53,12 +173,21 @@ export interface FioResult {
   /** Number of fdatasync calls measured. */
   syncs: number;
   fioVersion: string;
+  /** The syncs the planned size makes (a run stopped early made fewer). */
+  planned: number;
+  /** Why the run ended. */
+  stopped: FioStop;
+  /** The time budget the run had, in seconds (absent from a plain fio run). */
+  budgetSeconds?: number;
+  /** fdatasync latency histogram, ascending: [bin value in ns, count] (fio's json+ bins; empty with plain json). */
+  histogram: [number, number][];
 }
 
 interface FioLatency {
   max?: number;
   N?: number;
   percentile?: Record<string, number>;
+  bins?: Record<string, number>;
 }
 
 const NS_PER_MS = 1e6;
@@ -71,11 +200,13 @@ function percentile(map: Record<string, number>, p: number): number {
 }
 
 /**
- * Reads the fdatasync latency from fio's JSON (`--output-format=json`). Works with fio 3.x (Debian's 3.33 and
- * newer 3.4x, which share `jobs[0].sync.lat_ns`); tolerates notes fio prints before the JSON.
+ * Reads the fdatasync latency from fio's JSON (`--output-format=json` or `json+`). Works with fio 3.x (Debian's
+ * 3.33 and newer 3.4x, which share `jobs[0].sync.lat_ns`); tolerates notes fio prints before the JSON, and reads the
+ * line fioScriptBody prints before it (why the run stopped, the planned syncs, the budget).
  */
 export function parseFioJson(text: string): FioResult {
-  const start = text.indexOf("{");
+  const stop = /^testbed-fio stop=(complete|certain|budget) planned=(\d+) budget=(\d+)$/m.exec(text);
+  const start = text.indexOf("{", stop ? stop.index : 0);
   if (start < 0) throw new Error(`fio printed no JSON: ${text.slice(0, 200)}`);
   const doc = JSON.parse(text.slice(start)) as {
     "fio version"?: string;
@@ -87,14 +218,17 @@ export function parseFioJson(text: string): FioResult {
     throw new Error(
       `fio ${doc["fio version"] ?? "(unknown version)"} reported no fdatasync latency percentiles; fio 3.5 or newer is needed`,
     );
-  // fio reads percentiles off its latency histogram: each is its bin's upper value, up to ~1.6% above the truth, so
-  // a p99 can read above the largest latency fio saw (152.04 ms over a 151.61 ms max with fdatasync delayed 150 ms).
-  // No percentile exceeds the maximum.
+  // fio reads percentiles off its latency histogram: each is the middle of its bin (plat_idx_to_val, fio stat.c
+  // lines 105-126 at fio-3.33), up to ~1.6% off the truth, so a p99 can read above the largest latency fio saw
+  // (152.04 ms over a 151.61 ms max with fdatasync delayed 150 ms). No percentile exceeds the maximum.
   const maxMs = (lat.max ?? 0) / NS_PER_MS;
   const at = (p: number) => {
     const v = percentile(lat.percentile as Record<string, number>, p) / NS_PER_MS;
     return maxMs > 0 ? Math.min(v, maxMs) : v;
   };
+  const histogram = Object.entries(lat.bins ?? {})
+    .map(([k, c]): [number, number] => [Number(k), c])
+    .sort((a, b) => a[0] - b[0]);
   return {
     p50Ms: at(50),
     p99Ms: at(99),
@@ -103,5 +237,54 @@ export function parseFioJson(text: string): FioResult {
     iops: job?.write?.iops ?? 0,
     syncs: lat.N,
     fioVersion: doc["fio version"] ?? "unknown",
+    planned: stop ? Number(stop[2]) : lat.N,
+    stopped: stop ? (stop[1] as FioStop) : "complete",
+    ...(stop ? { budgetSeconds: Number(stop[3]) } : {}),
+    histogram,
   };
+}
+
+const RANK: Record<Verdict, number> = { pass: 0, warn: 1, fail: 2 };
+const BY_RANK: Verdict[] = ["pass", "warn", "fail"];
+
+/**
+ * The verdicts a run can still end in, from what it has measured so far: the lowest and the highest over every
+ * possible latency of its remaining syncs. They are equal when the verdict is certain, and the run may stop there.
+ *
+ * fio's p99 over n syncs is the value of the first histogram bin whose cumulative count reaches 99% of n
+ * (calc_clat_percentiles, fio stat.c line 179 at fio-3.33: `sum >= 99.0 / 100.0 * nr`), and the verdict compares it,
+ * capped at the slowest sync (parseFioJson), with the limit. So, at the planned count P, the full run's p99 is above a
+ * limit exactly when more than 1% of the P syncs sit in bins above it, and the slowest sync is above it:
+ * - lowest: once `100 * above > P` and the slowest sync so far is above the limit, no later sync can undo it
+ *   (counts and the maximum only grow): the full run's verdict is at least that;
+ * - highest: the remaining R syncs could all be slow, so the limit is still reachable while `100 * (above + R) >= P`.
+ *   The comparison includes equality: fio computes 0.99 * P in long double, which may round just above an exact
+ *   integer and pick the next bin, so "cannot exceed" is only claimed with a whole sync to spare.
+ * A failing disk is thus certain after floor(P / 100) + 1 slow syncs (101 of etcd's 10,029); a passing or warning one
+ * only within its last 1%, so a healthy disk runs (almost) its planned size.
+ */
+export function verdictBounds(
+  run: { histogram: [number, number][]; maxNs: number; syncs: number; planned: number },
+  t: DiskThresholds,
+): { lowest: Verdict; highest: Verdict } {
+  const above = (limitMs: number) =>
+    run.histogram.filter(([v]) => v > limitMs * NS_PER_MS).reduce((sum, [, c]) => sum + c, 0);
+  const remaining = Math.max(0, run.planned - run.syncs);
+  const reached = (limitMs: number) => 100 * above(limitMs) > run.planned && run.maxNs > limitMs * NS_PER_MS;
+  const reachable = (limitMs: number) => 100 * (above(limitMs) + remaining) >= run.planned;
+  const lowest = reached(t.failMs) ? "fail" : reached(t.warnMs) ? "warn" : "pass";
+  const highest = reachable(t.failMs) ? "fail" : reachable(t.warnMs) ? "warn" : "pass";
+  return { lowest, highest: BY_RANK[Math.max(RANK[lowest], RANK[highest])] };
+}
+
+/** The stop reason as a clause an operator reads after the verdict, or "" for a run that wrote its planned size. */
+export function stopNote(r: FioResult): string {
+  switch (r.stopped) {
+    case "complete":
+      return "";
+    case "certain":
+      return `; stopped after ${r.syncs} of ${r.planned} planned syncs: the verdict was already certain`;
+    case "budget":
+      return `; the ${r.budgetSeconds ?? "?"} s time budget ended the run after ${r.syncs} of ${r.planned} planned syncs, and the verdict is from those`;
+  }
 }

@@ -4,6 +4,16 @@ export const DEFAULT_WARN_P99_MS = 10;
 export const DEFAULT_FAIL_P99_MS = 100;
 /** The size of etcd's documented fio job (22 MiB of 2300-byte writes). */
 export const DEFAULT_FIO_SIZE_MIB = 22;
+/**
+ * The smallest measurement: 0.25 MiB is 113 syncs of 2300 bytes. Below 100 syncs fio's p99 is simply the slowest
+ * write (the 99th percentile of n < 100 samples is the largest), so a smaller run would judge a disk on one write.
+ */
+export const MIN_FIO_SIZE_MIB = 0.25;
+/**
+ * Wall-clock limit of one measurement, in seconds. Five measurements on the NUC then take five minutes at most, and a
+ * disk at etcd's 10 ms guidance still makes 6,000 syncs in it (60 beyond its p99), evidence enough for a verdict.
+ */
+export const DEFAULT_BUDGET_SECONDS = 60;
 
 export interface DiskThresholds {
   warnMs: number;

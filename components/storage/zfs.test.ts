@@ -4,6 +4,8 @@ import { bundle, parseResult } from "../remote/script";
 import { recordFile, zfsTuningScript } from "./zfs";
 import { resultOf, zfsLatencyScript } from "./diskLatency";
 
+const job = (sizeMiB: number) => ({ sizeMiB, thresholds: { warnMs: 10, failMs: 100 }, budgetSeconds: 60 });
+
 describe("zfsTuningScript as text", () => {
   const s = zfsTuningScript("nuc", "default", { sync: "disabled", atime: "off" });
   it("checks support before it changes anything and records before it sets", () => {
@@ -13,8 +15,8 @@ describe("zfsTuningScript as text", () => {
     expect([...at].sort((a, b) => a - b)).toEqual(at);
   });
   it("restores local values with zfs set and everything else with zfs inherit", () => {
-    expect(s.delete).toContain('local) zfs set "$prop=$value" default');
-    expect(s.delete).toContain('*) zfs inherit "$prop" default');
+    expect(s.delete).toContain('local) zfs set "$prop=$value" "$zfs_dataset"');
+    expect(s.delete).toContain('*) zfs inherit "$prop" "$zfs_dataset"');
   });
   it("keeps one record file per dataset", () => {
     expect(recordFile("tank/incus/default")).toBe("/var/lib/testbed/zfs/tank%incus%default.tsv");
@@ -80,8 +82,8 @@ ${get}; ls /var/lib/testbed/zfs`,
   });
 
   it("measures fdatasync on a child dataset before and after tuning, leaving nothing behind", () => {
-    const before = bundle("nuc/fsync-before", zfsLatencyScript("nuc", pool, "before", 0.125));
-    const after = bundle("nuc/fsync-after", zfsLatencyScript("nuc", pool, "after", 0.125));
+    const before = bundle("nuc/fsync-before", zfsLatencyScript("nuc", pool, "before", job(0.125)));
+    const after = bundle("nuc/fsync-after", zfsLatencyScript("nuc", pool, "after", job(0.125)));
     const r = zfs(
       `set -e
 bash -s -- create < $FILES/before; echo ---
@@ -99,7 +101,10 @@ zfs list -H -o name; ls /var/lib/testbed`,
   });
 
   it('measures "before" with the recorded original settings once the dataset is tuned (a re-run)', () => {
-    const before = bundle("nuc/fsync-before", zfsLatencyScript("nuc", pool, "before", 0.125, { asRecorded: true }));
+    const before = bundle(
+      "nuc/fsync-before",
+      zfsLatencyScript("nuc", pool, "before", job(0.125), { asRecorded: true }),
+    );
     const r = zfs(
       `set -e
 bash -s -- create < $FILES/before; echo ---

@@ -33,61 +33,68 @@ export function recordFile(dataset: string): string {
  */
 export function zfsTuningScript(host: string, dataset: string, properties: Record<string, string>): StepScript {
   const names = Object.keys(properties);
-  const file = recordFile(dataset);
-  const ds = shq(dataset);
-  const probe = shq(`${dataset}/testbed-probe`);
-  const pairs = names.map((p) => shq(`${p}=${properties[p]}`)).join(" ");
+  // Every value reaches bash as a quoted word in this header; the bodies only expand the variables.
+  const header = `zfs_host=${shq(host)}
+zfs_dataset=${shq(dataset)}
+zfs_dataset_json=${shq(JSON.stringify(dataset))}
+zfs_record=${shq(recordFile(dataset))}
+zfs_probe=${shq(`${dataset}/testbed-probe`)}
+zfs_props=(${names.map(shq).join(" ")})
+zfs_pairs=(${names.map((p) => shq(`${p}=${properties[p]}`)).join(" ")})
+zfs_wanted=${shq(names.map((n) => `${n}=${properties[n]}`).join(" "))}`;
   return {
     create: `
-command -v zfs >/dev/null || fail "host ${host}: the zfs command is missing (install zfsutils-linux)"
-zfs list -H -o name ${ds} >/dev/null 2>&1 || fail "host ${host}: ZFS dataset ${dataset} does not exist (zfs list shows: $(zfs list -H -o name 2>&1 | tr '\\n' ' '))"
+${header}
+command -v zfs >/dev/null || fail "host $zfs_host: the zfs command is missing (install zfsutils-linux)"
+zfs list -H -o name "$zfs_dataset" >/dev/null 2>&1 || fail "host $zfs_host: ZFS dataset $zfs_dataset does not exist (zfs list shows: $(zfs list -H -o name 2>&1 | tr '\\n' ' '))"
 # 1. Every property and value must be supported before any is changed.
-for prop in ${names.map(shq).join(" ")}; do
-  if ! out="$(zfs get -H -o value "$prop" ${ds} 2>&1)"; then
-    fail "host ${host}: dataset ${dataset}: this ZFS does not support property $prop (zfs get said: $(echo "$out" | head -n1)); nothing was changed"
+for prop in "\${zfs_props[@]}"; do
+  if ! out="$(zfs get -H -o value "$prop" "$zfs_dataset" 2>&1)"; then
+    fail "host $zfs_host: dataset $zfs_dataset: this ZFS does not support property $prop (zfs get said: $(echo "$out" | head -n1)); nothing was changed"
   fi
 done
-zfs destroy ${probe} >/dev/null 2>&1 || true
-for pair in ${pairs}; do
-  if ! out="$(zfs create -o mountpoint=none -o "$pair" ${probe} 2>&1)"; then
-    zfs destroy ${probe} >/dev/null 2>&1 || true
-    fail "host ${host}: dataset ${dataset}: this ZFS refuses $pair (zfs said: $(echo "$out" | head -n1)); nothing was changed"
+zfs destroy "$zfs_probe" >/dev/null 2>&1 || true
+for pair in "\${zfs_pairs[@]}"; do
+  if ! out="$(zfs create -o mountpoint=none -o "$pair" "$zfs_probe" 2>&1)"; then
+    zfs destroy "$zfs_probe" >/dev/null 2>&1 || true
+    fail "host $zfs_host: dataset $zfs_dataset: this ZFS refuses $pair (zfs said: $(echo "$out" | head -n1)); nothing was changed"
   fi
-  zfs destroy ${probe}
+  zfs destroy "$zfs_probe"
 done
 # 2. Record the original values once; a re-run keeps the first record, so delete restores the real original.
-mkdir -p ${ZFS_RECORD_DIR}
-if [ ! -s ${shq(file)} ]; then
-  zfs get -H -p -o property,value,source ${names.map(shq).join(",")} ${ds} > ${shq(file)}.tmp
-  mv ${shq(file)}.tmp ${shq(file)}
+mkdir -p ${shq(ZFS_RECORD_DIR)}
+if [ ! -s "$zfs_record" ]; then
+  zfs get -H -p -o property,value,source "$(IFS=,; echo "\${zfs_props[*]}")" "$zfs_dataset" > "$zfs_record.tmp"
+  mv -- "$zfs_record.tmp" "$zfs_record"
 fi
 # 3. Set what differs.
 changed_props=""
-for pair in ${pairs}; do
+for pair in "\${zfs_pairs[@]}"; do
   prop="\${pair%%=*}"; want="\${pair#*=}"
-  have="$(zfs get -H -o value "$prop" ${ds})"
+  have="$(zfs get -H -o value "$prop" "$zfs_dataset")"
   if [ "\${have,,}" != "\${want,,}" ]; then
-    zfs set "$pair" ${ds}
+    zfs set "$pair" "$zfs_dataset"
     changed_props="$changed_props $prop"
   fi
 done
-recorded="$(awk -F'\\t' 'BEGIN{printf "{"} NR>1{printf ","} {printf "\\"%s\\":{\\"value\\":\\"%s\\",\\"source\\":\\"%s\\"}", $1, $2, $3} END{printf "}"}' ${shq(file)})"
+recorded="$(awk -F'\\t' 'BEGIN{printf "{"} NR>1{printf ","} {printf "\\"%s\\":{\\"value\\":\\"%s\\",\\"source\\":\\"%s\\"}", $1, $2, $3} END{printf "}"}' "$zfs_record")"
 changed_json="$(printf '%s\\n' $changed_props | awk 'NF{printf "%s\\"%s\\"", (n++ ? "," : ""), $1}')"
-output "{\\"dataset\\":\\"${dataset}\\",\\"recorded\\":$recorded,\\"changed\\":[$changed_json]}"
-if [ -n "$changed_props" ]; then changed "zfs set on ${dataset}:$changed_props"; else unchanged "${dataset} already has ${names.map((n) => `${n}=${properties[n]}`).join(" ")}"; fi`,
+output "{\\"dataset\\":$zfs_dataset_json,\\"recorded\\":$recorded,\\"changed\\":[$changed_json]}"
+if [ -n "$changed_props" ]; then changed "zfs set on $zfs_dataset:$changed_props"; else unchanged "$zfs_dataset already has $zfs_wanted"; fi`,
     delete: `
-if [ ! -s ${shq(file)} ]; then unchanged "no record for ${dataset}; nothing to restore"; exit 0; fi
-if ! zfs list -H -o name ${ds} >/dev/null 2>&1; then rm -f ${shq(file)}; unchanged "dataset ${dataset} is gone"; exit 0; fi
+${header}
+if [ ! -s "$zfs_record" ]; then unchanged "no record for $zfs_dataset; nothing to restore"; exit 0; fi
+if ! zfs list -H -o name "$zfs_dataset" >/dev/null 2>&1; then rm -f -- "$zfs_record"; unchanged "dataset $zfs_dataset is gone"; exit 0; fi
 restored=""
 while IFS=$'\\t' read -r prop value source; do
   case "$source" in
-    local) zfs set "$prop=$value" ${ds} ;;
-    *) zfs inherit "$prop" ${ds} ;;
+    local) zfs set "$prop=$value" "$zfs_dataset" ;;
+    *) zfs inherit "$prop" "$zfs_dataset" ;;
   esac
   restored="$restored $prop($source)"
-done < ${shq(file)}
-rm -f ${shq(file)}
-changed "restored on ${dataset}:$restored"`,
+done < "$zfs_record"
+rm -f -- "$zfs_record"
+changed "restored on $zfs_dataset:$restored"`,
   };
 }
 

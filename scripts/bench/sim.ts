@@ -68,6 +68,23 @@ export async function benchSim(log: (line: string) => void): Promise<Record<stri
     `    disk measurements on it: ${s(measuringMs)} s (all measurements: ${s(allMeasuringMs)} s; those sharing a disk run one after another)`,
   );
   log(`  best speedup this graph allows (serial wall / that path): ${bestSpeedup.toFixed(2)}x`);
+  // Before the shared measurement, karmada-host measured its VM disk a second time (Karmada's etcd path) right after
+  // k3s' path, and everything waiting on the last measurement of that disk waited on that one. The same graph with
+  // that step put back, at the time of the measurement it repeated, is the critical path as it was.
+  const shared = "karmada-host/disk-gate-k3s";
+  const second = "karmada-host/disk-gate-karmada-etcd";
+  const unshared = [
+    ...parallel.steps.map((x) => ({
+      name: x.name,
+      dependsOn: x.dependsOn.includes(shared) ? [...x.dependsOn, second] : x.dependsOn,
+    })),
+    { name: second, dependsOn: [shared] },
+  ];
+  const unsharedDuration = new Map(serial.duration).set(second, serial.duration.get(shared) ?? 0);
+  const beforeSharing = criticalPath(unshared, unsharedDuration);
+  log(
+    `  critical path with karmada-host's disk measured twice (as before): ${s(beforeSharing.totalMs)} s; measured once (now): ${s(bound.totalMs)} s`,
+  );
   log(
     `  contention: the parallel run's steps took ${p.sumOfStepsS.toFixed(1)} s in all against ${q.sumOfStepsS.toFixed(1)} s serial (${(p.sumOfStepsS / q.sumOfStepsS).toFixed(2)}x, on this machine's cores)`,
   );
@@ -83,6 +100,7 @@ export async function benchSim(log: (line: string) => void): Promise<Record<stri
       measurementsOnChainS: measuringMs / 1000,
       allMeasurementsS: allMeasuringMs / 1000,
       bestSpeedup,
+      criticalPathMeasuredTwiceS: beforeSharing.totalMs / 1000,
     },
   };
 }

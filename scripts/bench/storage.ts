@@ -2,7 +2,13 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { shq } from "../../components/remote/script";
 import { parseProbeOutput } from "../../components/storage/etcdDoctor";
-import { DEFAULT_FIO_SIZE_MIB, type DiskThresholds, type Verdict } from "../../components/storage/thresholds";
+import {
+  DEFAULT_BUDGET_SECONDS,
+  DEFAULT_FIO_SIZE_MIB,
+  type DiskThresholds,
+  type Verdict,
+} from "../../components/storage/thresholds";
+import { parseFioJson } from "../../components/storage/fio";
 import { diskCheck } from "../commands/diskCheck";
 import { examine } from "../commands/doctor";
 import { localRunner } from "../lib/hosts";
@@ -28,7 +34,32 @@ async function diskCheckHere(delayMs: number, sizeMiB: number) {
     where: "localhost",
     run: localRunner(slowDisk(delayMs)),
   });
-  return { sizeMiB, wallS: r.seconds, p99Ms: r.p99Ms, verdict: r.verdict };
+  return {
+    sizeMiB,
+    wallS: r.seconds,
+    p99Ms: r.p99Ms,
+    verdict: r.verdict,
+    syncs: r.syncs,
+    planned: r.planned,
+    stopped: r.stopped,
+  };
+}
+
+/** The job as it ran before early verdicts: plain fio to the planned size, JSON at the end. */
+async function fullJobHere(sizeMiB: number) {
+  const started = Date.now();
+  const dir = fs.mkdtempSync(path.join(WORK_DIR, "testbed-bench-fio-"));
+  try {
+    const r = await localRunner()(
+      `cd ${shq(dir)} && fio --name=etcd-fdatasync --filename=f --rw=write --ioengine=sync --fdatasync=1 --bs=2300 ` +
+        `--size=${Math.round(sizeMiB * 1024)}k --output-format=json`,
+    );
+    if (r.code !== 0) throw new Error(`fio: exit ${r.code}: ${r.stderr.trim()}`);
+    const res = parseFioJson(r.stdout);
+    return { wallS: (Date.now() - started) / 1000, p99Ms: res.p99Ms, syncs: res.syncs };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /**
@@ -73,15 +104,28 @@ const AS_VERDICT: Record<string, Verdict> = { healthy: "pass", warn: "warn", fai
 /** The storage benchmarks of issue 5: how well the gate predicts etcd, gate vs doctor under faults, doctor's speed. */
 export async function benchStorage(log: (line: string) => void): Promise<Record<string, unknown>> {
   const f = (x: number) => (Number.isNaN(x) ? "-" : x.toFixed(2));
-  log(`storage: disk-check at the default size (${DEFAULT_FIO_SIZE_MIB} MiB) on this machine's disk (${WORK_DIR})...`);
-  const baseline = await diskCheckHere(0, DEFAULT_FIO_SIZE_MIB);
-  log(`  disk-check: ${baseline.wallS.toFixed(1)} s, fdatasync p99 ${f(baseline.p99Ms)} ms (${baseline.verdict})`);
+  log(
+    `storage: time to a verdict at the default size (${DEFAULT_FIO_SIZE_MIB} MiB) and time budget (${DEFAULT_BUDGET_SECONDS} s) on this machine's disk (${WORK_DIR}), fdatasync delayed by strace...`,
+  );
+  const timeToVerdict = [];
+  for (const delayMs of [0, 5, 20, 150]) {
+    const r = await diskCheckHere(delayMs, DEFAULT_FIO_SIZE_MIB);
+    timeToVerdict.push({ delayMs, ...r });
+    log(
+      `  ${String(delayMs).padStart(3)} ms: ${r.verdict} after ${r.wallS.toFixed(1)} s (${r.syncs} of ${r.planned} syncs, stopped: ${r.stopped}; p99 ${f(r.p99Ms)} ms)`,
+    );
+  }
+  const baseline = timeToVerdict[0];
+  const before = await fullJobHere(DEFAULT_FIO_SIZE_MIB);
+  log(
+    `  the job as before (plain fio to ${DEFAULT_FIO_SIZE_MIB} MiB, no status, no stop), no delay: ${before.wallS.toFixed(1)} s (${before.syncs} syncs, p99 ${f(before.p99Ms)} ms)`,
+  );
   const etcdBaseline = await etcdHere(0, 500);
   log(
     `  etcd on the same disk, ${etcdBaseline.puts} puts: etcd_disk_wal_fsync_duration_seconds p99 ${f(etcdBaseline.walFsyncP99Ms)} ms, backend commit p99 ${f(etcdBaseline.backendCommitP99Ms)} ms (doctor: ${etcdBaseline.health})`,
   );
 
-  // Smaller measurements under the fault: at 150 ms per fdatasync, the default 22 MiB would take 25 minutes.
+  // The gate against etcd's own view, under the same faults (smaller measurements: etcd's side is what takes time).
   const faults = [
     { delayMs: 5, sizeMiB: 1, puts: 300 },
     { delayMs: 20, sizeMiB: 0.5, puts: 200 },
@@ -116,5 +160,12 @@ export async function benchStorage(log: (line: string) => void): Promise<Record<
     log(
       `storage: doctor on a page of ${d.members} members (${d.pageLines} lines, ${(d.pageBytes / 1024).toFixed(0)} KiB): ${d.medianMs.toFixed(1)} ms (median of 5)`,
     );
-  return { thresholds: THRESHOLDS, baseline: { diskCheck: baseline, etcd: etcdBaseline }, faults: rows, doctorSpeed };
+  return {
+    thresholds: THRESHOLDS,
+    timeToVerdict,
+    jobAsBefore: before,
+    baseline: { diskCheck: baseline, etcd: etcdBaseline },
+    faults: rows,
+    doctorSpeed,
+  };
 }

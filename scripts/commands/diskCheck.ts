@@ -1,12 +1,14 @@
 import type { Command } from "commander";
 import { CliError, EXIT, finish } from "../cli";
 import type { ExecResult } from "../../components/remote/session";
-import { FIO_EXIT, type FioResult, fioScript, parseFioJson } from "../../components/storage/fio";
+import { FIO_EXIT, type FioResult, fioScript, parseFioJson, stopNote } from "../../components/storage/fio";
 import {
+  DEFAULT_BUDGET_SECONDS,
   DEFAULT_FAIL_P99_MS,
   DEFAULT_FIO_SIZE_MIB,
   DEFAULT_WARN_P99_MS,
   type DiskThresholds,
+  MIN_FIO_SIZE_MIB,
   explainVerdict,
   verdict,
 } from "../../components/storage/thresholds";
@@ -22,26 +24,40 @@ export interface DiskCheckReport extends FioResult {
   seconds: number;
 }
 
-/** Runs the etcd fio job through `run`, reporting progress; throws CliError (exit 2) when it cannot measure. */
+/** The progress lines the fio script prints on stderr, at most one a second. */
+const PROGRESS = /^fdatasync latency: .*$/gm;
+const IS_PROGRESS = /^fdatasync latency: /;
+
+/** Runs the etcd fio job through `run`, reporting its progress lines; throws CliError (exit 2) when it cannot measure. */
 export async function diskCheck(opts: {
   path: string;
   sizeMiB: number;
   thresholds: DiskThresholds;
+  budgetSeconds?: number;
   where: string;
   run: ScriptRunner;
-  progress?: (seconds: number) => void;
+  progress?: (line: string) => void;
 }): Promise<DiskCheckReport> {
   const started = Date.now();
-  const timer = opts.progress ? setInterval(() => opts.progress?.((Date.now() - started) / 1000), 1000) : undefined;
-  let r: ExecResult;
-  try {
-    r = await opts.run(fioScript({ path: opts.path, sizeMiB: opts.sizeMiB }));
-  } finally {
-    clearInterval(timer);
-  }
+  let pending = "";
+  const onStderr = (chunk: string) => {
+    pending += chunk;
+    const lines = pending.split("\n");
+    pending = lines.pop() ?? "";
+    for (const line of lines) if (IS_PROGRESS.test(line)) opts.progress?.(line);
+  };
+  const r: ExecResult = await opts.run(
+    fioScript({
+      path: opts.path,
+      sizeMiB: opts.sizeMiB,
+      thresholds: opts.thresholds,
+      budgetSeconds: opts.budgetSeconds ?? DEFAULT_BUDGET_SECONDS,
+    }),
+    { onStderr },
+  );
   if (r.code !== 0) {
     const known = Object.values(FIO_EXIT) as number[];
-    const why = r.stderr.trim().split("\n").pop() ?? `exit ${r.code}`;
+    const why = r.stderr.replace(PROGRESS, "").trim().split("\n").pop() || `exit ${r.code}`;
     throw new CliError(`${opts.where}: ${known.includes(r.code) ? why : `the measurement failed: ${why}`}`);
   }
   const result = parseFioJson(r.stdout);
@@ -50,7 +66,7 @@ export async function diskCheck(opts: {
     where: opts.where,
     path: opts.path,
     verdict: verdict(result.p99Ms, opts.thresholds),
-    explanation: explainVerdict(result.p99Ms, opts.thresholds),
+    explanation: `${explainVerdict(result.p99Ms, opts.thresholds)}${stopNote(result)}`,
     thresholds: opts.thresholds,
     seconds: (Date.now() - started) / 1000,
   };
@@ -59,8 +75,9 @@ export async function diskCheck(opts: {
 /** The short table a person reads. */
 export function renderReport(r: DiskCheckReport): string {
   const ms = (x: number) => `${x.toFixed(2).padStart(9)} ms`;
+  const of = r.syncs === r.planned ? `${r.syncs}` : `${r.syncs} of ${r.planned} planned`;
   return [
-    `disk-check ${r.where}:${r.path} (${r.fioVersion}, ${r.syncs} writes of 2300 bytes, each followed by fdatasync, ${r.seconds.toFixed(1)} s)`,
+    `disk-check ${r.where}:${r.path} (${r.fioVersion}, ${of} writes of 2300 bytes, each followed by fdatasync, ${r.seconds.toFixed(1)} s)`,
     `  p50   ${ms(r.p50Ms)}`,
     `  p99   ${ms(r.p99Ms)}   warn above ${r.thresholds.warnMs} ms, fail above ${r.thresholds.failMs} ms`,
     `  p99.9 ${ms(r.p999Ms)}`,
@@ -69,6 +86,20 @@ export function renderReport(r: DiskCheckReport): string {
     `verdict: ${r.verdict}: ${r.explanation}`,
     "",
   ].join("\n");
+}
+
+/**
+ * One numeric option, checked as the spec checks its diskGate setting (a finite number above zero; the spec's
+ * schema refuses the same values) and, for the size, at least the floor below which a p99 is one write.
+ */
+export function numberOption(flag: string, text: string | undefined, min = 0): number | undefined {
+  if (text === undefined) return undefined;
+  const v = Number(text);
+  if (text.trim() === "" || Number.isNaN(v)) throw new CliError(`${flag}: ${JSON.stringify(text)} is not a number`);
+  if (!Number.isFinite(v)) throw new CliError(`${flag}: ${text} is not a finite number`);
+  if (!(v > 0)) throw new CliError(`${flag}: ${text} must be above 0`);
+  if (v < min) throw new CliError(`${flag}: ${text} is below the floor of ${min}`);
+  return v;
 }
 
 export function register(program: Command): void {
@@ -80,29 +111,44 @@ export function register(program: Command): void {
       )
       .requiredOption("-p, --path <dir>", "the directory to measure (where etcd writes)")
       .option("--host <name>", "measure on this host of the stack (with --stack or --file) instead of here")
-      .option("--size-mib <n>", `MiB to write (default ${DEFAULT_FIO_SIZE_MIB}, etcd's job)`, Number)
-      .option("--warn-ms <n>", `p99 above this warns (default ${DEFAULT_WARN_P99_MS})`, Number)
-      .option("--fail-ms <n>", `p99 above this fails (default ${DEFAULT_FAIL_P99_MS})`, Number)
+      .option(
+        "--size-mib <n>",
+        `MiB to write (default ${DEFAULT_FIO_SIZE_MIB}, etcd's job; at least ${MIN_FIO_SIZE_MIB}, ${Math.floor((MIN_FIO_SIZE_MIB * 1024 * 1024) / 2300)} syncs)`,
+      )
+      .option("--warn-ms <n>", `p99 above this warns (default ${DEFAULT_WARN_P99_MS})`)
+      .option("--fail-ms <n>", `p99 above this fails (default ${DEFAULT_FAIL_P99_MS})`)
+      .option(
+        "--budget-seconds <n>",
+        `wall-clock limit; the verdict then comes from the syncs made (default ${DEFAULT_BUDGET_SECONDS})`,
+      )
       .option("--json", "print one JSON object"),
   ).action(
     async (
       opts: StackOptions & {
         path: string;
         host?: string;
-        sizeMib?: number;
-        warnMs?: number;
-        failMs?: number;
+        sizeMib?: string;
+        warnMs?: string;
+        failMs?: string;
+        budgetSeconds?: string;
         json?: boolean;
       },
     ) => {
+      const sizeOpt = numberOption("--size-mib", opts.sizeMib, MIN_FIO_SIZE_MIB);
+      const warnOpt = numberOption("--warn-ms", opts.warnMs);
+      const failOpt = numberOption("--fail-ms", opts.failMs);
+      const budgetOpt = numberOption("--budget-seconds", opts.budgetSeconds);
       let run: ScriptRunner = runLocally;
       let where = "localhost";
-      let thresholds: DiskThresholds = { warnMs: DEFAULT_WARN_P99_MS, failMs: DEFAULT_FAIL_P99_MS };
-      let sizeMiB = DEFAULT_FIO_SIZE_MIB;
+      let gate = {
+        warnMs: DEFAULT_WARN_P99_MS,
+        failMs: DEFAULT_FAIL_P99_MS,
+        sizeMiB: DEFAULT_FIO_SIZE_MIB,
+        budgetSeconds: DEFAULT_BUDGET_SECONDS,
+      };
       if (opts.host !== undefined) {
         const spec = loadStackSpec(opts);
-        thresholds = { warnMs: spec.diskGate.warnMs, failMs: spec.diskGate.failMs };
-        sizeMiB = spec.diskGate.sizeMiB;
+        gate = spec.diskGate;
         try {
           run = await remoteRunner(spec, opts.host);
         } catch (err) {
@@ -111,25 +157,25 @@ export function register(program: Command): void {
         where = opts.host;
       } else if (opts.stack !== undefined || opts.file !== undefined)
         throw new CliError("--stack/--file need --host NAME (which host of the stack to measure)");
-      thresholds = { warnMs: opts.warnMs ?? thresholds.warnMs, failMs: opts.failMs ?? thresholds.failMs };
-      for (const [flag, v] of [
-        ["--size-mib", opts.sizeMib],
-        ["--warn-ms", opts.warnMs],
-        ["--fail-ms", opts.failMs],
-      ] as const)
-        if (v !== undefined && !(v > 0)) throw new CliError(`${flag}: ${v} is not a positive number`);
+      const thresholds = { warnMs: warnOpt ?? gate.warnMs, failMs: failOpt ?? gate.failMs };
+      // The spec's rule (diskGate.warnMs must be below diskGate.failMs), naming the option that set the value.
+      if (thresholds.warnMs >= thresholds.failMs)
+        throw new CliError(
+          `${warnOpt !== undefined ? "--warn-ms" : "--fail-ms"}: warn limit ${thresholds.warnMs} ms must be below the fail limit ${thresholds.failMs} ms`,
+        );
       const what = `measuring fdatasync latency at ${where}:${opts.path}...`;
-      // A live counter on a terminal; one line in a log.
-      const progress = process.stderr.isTTY
-        ? (s: number) => process.stderr.write(`\r${what} ${s.toFixed(0)} s`)
-        : undefined;
-      if (!process.stderr.isTTY) process.stderr.write(`${what}`);
+      // A live line on a terminal; on a log, the script's progress lines (at most one a second) as they come.
+      const tty = process.stderr.isTTY;
+      process.stderr.write(tty ? what : `${what}\n`);
+      const progress = (line: string) =>
+        process.stderr.write(tty ? `\r\x1b[K${what} ${line.replace(/^fdatasync latency: /, "")}` : `${line}\n`);
       let report: DiskCheckReport;
       try {
         report = await diskCheck({
           path: opts.path,
-          sizeMiB: opts.sizeMib ?? sizeMiB,
+          sizeMiB: sizeOpt ?? gate.sizeMiB,
           thresholds,
+          budgetSeconds: budgetOpt ?? gate.budgetSeconds,
           where,
           run,
           progress,
@@ -137,7 +183,7 @@ export function register(program: Command): void {
       } catch (err) {
         throw err instanceof CliError ? err : new CliError(`${where}: ${(err as Error).message}`);
       } finally {
-        process.stderr.write("\n");
+        if (tty) process.stderr.write("\n");
       }
       process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : renderReport(report));
       finish(report.verdict === "pass" ? EXIT.ok : EXIT.verdict);

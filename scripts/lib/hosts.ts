@@ -17,19 +17,22 @@ export function loadStackSpec(opts: StackOptions): TestbedSpec {
   }
 }
 
-/** Runs a script somewhere (here, or on a host over SSH) and returns its result. */
-export type ScriptRunner = (script: string) => Promise<ExecResult>;
+/** Runs a script somewhere (here, or on a host over SSH) and returns its result; stderr can be followed as it comes. */
+export type ScriptRunner = (script: string, opts?: { onStderr?(chunk: string): void }) => Promise<ExecResult>;
 
 /** Runs scripts with bash on this machine, optionally behind a command prefix (e.g. strace injecting faults). */
 export function localRunner(prefix: string[] = []): ScriptRunner {
   const argv = [...prefix, "bash", "-s"];
-  return (script) =>
+  return (script, opts) =>
     new Promise((resolve, reject) => {
       const child = spawn(argv[0], argv.slice(1), { stdio: ["pipe", "pipe", "pipe"] });
       let stdout = "";
       let stderr = "";
       child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-      child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+      child.stderr.on("data", (d: Buffer) => {
+        stderr += d.toString();
+        opts?.onStderr?.(d.toString());
+      });
       child.on("error", reject);
       child.on("close", (code) => resolve({ code: code ?? 1, stdout, stderr }));
       child.stdin.end(script);
@@ -84,11 +87,12 @@ export async function remoteRunner(spec: TestbedSpec, hostName: string): Promise
     throw new CliError(`--host ${hostName} is not a host of this stack (known: ${Object.keys(spec.hosts).join(", ")})`);
   const conn = await connectionOf(spec, host);
   const privilege = privilegeOf(host);
-  return async (script) => {
+  return async (script, opts) => {
     const session = await openSession(conn, { label: hostName });
     try {
       return await session.exec(runCommand(privilege, "create"), {
         stdin: stdinFor(privilege, script, host.sudoPassword),
+        onStderr: opts?.onStderr,
       });
     } finally {
       await session.dispose();

@@ -54,20 +54,14 @@ async function failingUp(opts: Parameters<typeof up>[0] = {}): Promise<{ error: 
  */
 async function expectConverges(): Promise<void> {
   const r = await up();
-  expect(r.steps).toHaveLength(23);
+  expect(r.steps).toHaveLength(22);
   const again = await up({ rerun: true });
-  expect(again.steps.map((s) => s.op)).toEqual(Array(23).fill("update"));
+  expect(again.steps.map((s) => s.op)).toEqual(Array(22).fill("update"));
   expect(again.steps.filter((s) => s.changed).map((s) => s.name)).toEqual([]);
 }
 
 /** Steps that measure a disk: a change of the measurement size re-runs these and only these. */
-const MEASUREMENTS = [
-  "k3s-cp/disk-gate-k3s",
-  "karmada-host/disk-gate-k3s",
-  "karmada-host/disk-gate-karmada-etcd",
-  "nuc/fsync-after",
-  "nuc/fsync-before",
-];
+const MEASUREMENTS = ["k3s-cp/disk-gate-k3s", "karmada-host/disk-gate-k3s", "nuc/fsync-after", "nuc/fsync-before"];
 
 const cli = (...args: string[]) =>
   spawnSync("node", [path.resolve(__dirname, "../../scripts/testbed.js"), ...args], {
@@ -90,7 +84,7 @@ describe.runIf(simAvailable())("the simulated testbed, end to end", () => {
     const r = await up();
     firstOutputs = r.outputs;
     const names = r.steps.map((s) => s.name);
-    expect(names).toHaveLength(23);
+    expect(names).toHaveLength(22);
     expect(new Set(r.steps.map((s) => s.op))).toEqual(new Set(["create"]));
     for (const host of ["nuc", "pi", "jetson", "k3s-cp", "karmada-host"]) expect(names).toContain(`${host}/reachable`);
     // Order: tuning after the first measurement, gates after tuning, k3s server after its gate, agents after it.
@@ -126,7 +120,7 @@ describe.runIf(simAvailable())("the simulated testbed, end to end", () => {
     const before = overlaySnapshot();
     // Unchanged inputs: Pulumi runs no step and opens no connection; the outputs are those of the first up.
     const same = await up();
-    expect(same.steps.map((s) => s.op)).toEqual(Array(23).fill("same"));
+    expect(same.steps.map((s) => s.op)).toEqual(Array(22).fill("same"));
     expect(same.sessionsPerHost).toEqual({});
     expect(same.outputs).toEqual(firstOutputs);
     expect(overlaySnapshot()).toEqual(before);
@@ -294,7 +288,7 @@ describe.runIf(simAvailable())("the simulated testbed, end to end", () => {
         // Every fdatasync under the host's sshd (fio's, and etcd's: both are started over SSH) waits 150 ms.
         restartHost("k3s-cp", { slowDiskUs: 150_000 });
         await startEtcd("k3s-cp", 30);
-        const check = diskCheck("0.0625");
+        const check = diskCheck("0.25"); // the CLI's floor; fail is certain after 2 slow syncs of 113
         expect(check.status).toBe(1);
         expect(check.report.verdict).toBe("fail");
         expect(() => gate({ host: "k3s-cp", path: db, result: check.report, thresholds, accepted: false })).toThrow(
