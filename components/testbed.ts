@@ -2,10 +2,11 @@ import * as pulumi from "@pulumi/pulumi";
 import type { TestbedSpec } from "./spec";
 import { RemoteHost } from "./remote/host";
 import { VirtualMachine } from "./vm/vm";
-import { ZfsTuning } from "./storage/zfs";
+import { ZfsTuning } from "./zfs/zfs";
 import { K3sCluster } from "./k3s/k3s";
-import { DiskLatencyCheck, gate, gateVerdictOf } from "./storage/diskLatency";
-import type { FioResult } from "./storage/fio";
+import { DiskLatencyCheck } from "./disk/measurement";
+import { gate, gateVerdictOf } from "./disk/gate";
+import type { FioResult } from "./disk/fio";
 
 export interface TestbedArgs {
   spec: TestbedSpec;

@@ -4,8 +4,8 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { type MockedResource, setupMocks, unwrap } from "../../test/harness/mocks";
 import { loadSpec, readStackConfig } from "../spec";
 import { RemoteHost } from "../remote/host";
-import { gate, gateVerdictOf } from "../storage/diskLatency";
-import type { FioResult } from "../storage/fio";
+import { gate, gateVerdictOf } from "../disk/gate";
+import type { FioResult } from "../disk/fio";
 import { K3sCluster } from "./k3s";
 
 const root = path.resolve(__dirname, "../..");

@@ -4,7 +4,7 @@ import {
   DEFAULT_FAIL_P99_MS,
   DEFAULT_FIO_SIZE_MIB,
   DEFAULT_WARN_P99_MS,
-} from "../storage/thresholds";
+} from "../disk/thresholds";
 
 /** The k3s release the original testbed ran (mlsysops-framework orchestrators/k3s-install.yml). */
 export const DEFAULT_K3S_VERSION = "v1.31.6+k3s1";

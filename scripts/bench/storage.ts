@@ -1,14 +1,14 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { shq } from "../../components/remote/script";
-import { parseProbeOutput } from "../../components/storage/etcdDoctor";
+import { parseProbeOutput } from "../../components/etcd/doctor";
 import {
   DEFAULT_BUDGET_SECONDS,
   DEFAULT_FIO_SIZE_MIB,
   type DiskThresholds,
   type Verdict,
-} from "../../components/storage/thresholds";
-import { parseFioJson } from "../../components/storage/fio";
+} from "../../components/disk/thresholds";
+import { parseFioJson } from "../../components/disk/fio";
 import { diskCheck } from "../commands/diskCheck";
 import { examine } from "../commands/doctor";
 import { localRunner } from "../lib/hosts";

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { CliError, EXIT, finish } from "../cli";
 import type { ExecResult } from "../../components/remote/session";
-import { FIO_EXIT, type FioResult, fioScript, parseFioJson, stopNote } from "../../components/storage/fio";
+import { FIO_EXIT, type FioResult, fioScript, parseFioJson, stopNote } from "../../components/disk/fio";
 import {
   DEFAULT_BUDGET_SECONDS,
   DEFAULT_FAIL_P99_MS,
@@ -11,7 +11,7 @@ import {
   MIN_FIO_SIZE_MIB,
   explainVerdict,
   verdict,
-} from "../../components/storage/thresholds";
+} from "../../components/disk/thresholds";
 import { type ScriptRunner, loadStackSpec, remoteRunner, runLocally } from "../lib/hosts";
 import { type StackOptions, withStackOptions } from "../lib/stackArgs";
 

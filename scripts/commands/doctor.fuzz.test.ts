@@ -16,7 +16,7 @@ import { CliError } from "../cli";
 import { examine, renderDoctor } from "./doctor";
 
 const root = path.resolve(__dirname, "../..");
-const fixtures = path.join(root, "components/storage/fixtures");
+const fixtures = path.join(root, "components/etcd/fixtures");
 const read = (name: string) => fs.readFileSync(path.join(fixtures, name), "utf8");
 const PAGES = [
   read("etcd-3.4.23-metrics-healthy.txt"),

@@ -9,7 +9,7 @@ import { federationPage } from "../bench/etcdPages";
 import { examine, readPage, readProbe, renderDoctor } from "./doctor";
 
 const root = path.resolve(__dirname, "../..");
-const fixtures = path.join(root, "components/storage/fixtures");
+const fixtures = path.join(root, "components/etcd/fixtures");
 const cli = (args: string[], input?: string) =>
   spawnSync("node", [path.join(root, "scripts/testbed.js"), ...args], { encoding: "utf8", timeout: 60_000, input });
 /** The CLI without blocking this process, so a server in it can answer (or stall). */

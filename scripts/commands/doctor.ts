@@ -8,15 +8,10 @@ import {
   etcdProbeScript,
   parseProbeOutput,
   renderHistogram,
-} from "../../components/storage/etcdDoctor";
-import { type LogFindings, LOG_SIGNS, type LogSign, analyzeEtcdLogs } from "../../components/storage/etcdLogs";
-import {
-  type MemberMetrics,
-  MetricsError,
-  type Unreadable,
-  readEtcdMetrics,
-} from "../../components/storage/etcdMetrics";
-import { DEFAULT_FAIL_P99_MS, DEFAULT_WARN_P99_MS, type DiskThresholds } from "../../components/storage/thresholds";
+} from "../../components/etcd/doctor";
+import { type LogFindings, LOG_SIGNS, type LogSign, analyzeEtcdLogs } from "../../components/etcd/logs";
+import { type MemberMetrics, MetricsError, type Unreadable, readEtcdMetrics } from "../../components/etcd/metrics";
+import { DEFAULT_FAIL_P99_MS, DEFAULT_WARN_P99_MS, type DiskThresholds } from "../../components/disk/thresholds";
 import { loadStackSpec, remoteRunner } from "../lib/hosts";
 import { type StackOptions, withStackOptions } from "../lib/stackArgs";
 

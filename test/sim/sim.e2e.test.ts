@@ -4,7 +4,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SECRET_MASK } from "../../scripts/lib/mockRun";
-import { gate } from "../../components/storage/diskLatency";
+import { gate } from "../../components/disk/gate";
 import { destroy, up } from "./engine";
 import { etcdLog, startEtcd, stopEtcd } from "./etcdProof";
 import { overlaySnapshot, simAvailable, simStackWith } from "./helpers";

@@ -3,11 +3,11 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { runWithZfsFuse, uniquePoolName, zfsFuseAvailable } from "../../test/harness/zfsFuse";
-import { bundle } from "../remote/script";
-import { diskLatencyScript, zfsLatencyScript } from "./diskLatency";
-import { fioScript, parseFioJson } from "./fio";
-import { zfsTuningScript } from "./zfs";
+import { runWithZfsFuse, uniquePoolName, zfsFuseAvailable } from "./harness/zfsFuse";
+import { bundle } from "../components/remote/script";
+import { diskLatencyScript, zfsLatencyScript } from "../components/disk/measurement";
+import { fioScript, parseFioJson } from "../components/disk/fio";
+import { zfsTuningScript } from "../components/zfs/zfs";
 
 // A hostile operator's values (issue 10, item 4): each would run `touch <marker>` if a script let bash read it as
 // code. The scripts run for real; the marker must never appear.

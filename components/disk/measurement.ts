@@ -3,9 +3,8 @@ import type * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import type { RemoteHost } from "../remote/host";
 import { type StepScript, parseResult, shq } from "../remote/script";
-import { type FioJob, type FioResult, fioScriptBody, parseFioJson, stopNote } from "./fio";
-import { type DiskThresholds, explainVerdict, verdict } from "./thresholds";
-import { recordFile } from "./zfs";
+import { type FioJob, type FioResult, fioScriptBody, parseFioJson } from "./fio";
+import { recordFile } from "../zfs/zfs";
 
 /** Directories the measurement created (so delete removes only those, and only when etcd left them empty). */
 export const CREATED_DIRS = "/var/lib/testbed/created-dirs";
@@ -152,46 +151,6 @@ export function resultOf(stdout: string): FioResult {
   return resultsOf(stdout)[0];
 }
 
-export interface GateInput {
-  host: string;
-  path: string;
-  result: FioResult;
-  thresholds: DiskThresholds;
-  /** The spec explicitly accepts this host's disk (diskGate.accept). */
-  accepted: boolean;
-}
-
-/** Thrown when the gate stops an install. */
-export class DiskGateError extends Error {}
-
-/**
- * The disk gate: passes, warns, or stops the install with what was measured, the limit and the fix.
- * Returns the line the install records (and re-runs on when it changes category).
- */
-export function gate(input: GateInput): string {
-  const { host, path, result, thresholds, accepted } = input;
-  const v = verdict(result.p99Ms, thresholds);
-  const summary = `${host}:${path} ${explainVerdict(result.p99Ms, thresholds)}${stopNote(result)}`;
-  if (v === "fail" && !accepted)
-    throw new DiskGateError(
-      `disk gate: host ${host}, path ${path}: fdatasync p99 ${result.p99Ms.toFixed(2)} ms is above the ${thresholds.failMs} ms limit, ` +
-        "so etcd there would miss heartbeats (the incident this tool was born from). Fix: tune the dataset under it " +
-        '(testbed:zfs profile "durable", or "demo" with acknowledgeSyncDisabled), move etcd to a faster disk, or accept ' +
-        `this disk explicitly with testbed:diskGate.accept: [${host}].`,
-    );
-  return `${v}${v === "fail" ? " (accepted by diskGate.accept)" : ""}: ${summary}`;
-}
-
-/**
- * The verdict of a gate's text without the measured figures: "pass", "warn" or "fail (accepted by
- * diskGate.accept)". What a step downstream may depend on: a re-measurement that lands in the same verdict
- * must not re-run it.
- */
-export function gateVerdictOf(gateText: string): string {
-  const colon = gateText.indexOf(":");
-  return colon < 0 ? gateText : gateText.slice(0, colon);
-}
-
 export interface DiskLatencyCheckArgs {
   host: RemoteHost;
   /** The step's role on the host, e.g. "disk-gate-k3s" or "fsync-before". */
@@ -217,7 +176,13 @@ export class DiskLatencyCheck extends pulumi.ComponentResource {
   readonly results: pulumi.Output<FioResult[]>;
 
   constructor(name: string, args: DiskLatencyCheckArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("testbed:storage:DiskLatencyCheck", name, {}, opts);
+    // Aliased to its token before the storage folder was split, so existing stacks keep their steps.
+    super(
+      "testbed:disk:DiskLatencyCheck",
+      name,
+      {},
+      pulumi.mergeOptions(opts, { aliases: [{ type: "testbed:storage:DiskLatencyCheck" }] }),
+    );
     const host = args.host.name;
     const script = args.zfs
       ? zfsLatencyScript(host, args.zfs.dataset, args.zfs.label, args.job, { asRecorded: args.zfs.asRecorded })

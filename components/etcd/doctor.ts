@@ -1,8 +1,8 @@
 import { shq } from "../remote/script";
-import { type LatencySummary, type MemberMetrics, provenAbove } from "./etcdMetrics";
-import type { LogFindings } from "./etcdLogs";
-import { LOG_SIGNS } from "./etcdLogs";
-import type { DiskThresholds } from "./thresholds";
+import { type LatencySummary, type MemberMetrics, provenAbove } from "./metrics";
+import type { LogFindings } from "./logs";
+import { LOG_SIGNS } from "./logs";
+import type { DiskThresholds } from "../disk/thresholds";
 
 /**
  * `unknown`: nothing looked wrong, but nothing showed the disk either (logs only, or metrics without WAL fsync

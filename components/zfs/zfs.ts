@@ -112,7 +112,13 @@ export class ZfsTuning extends pulumi.ComponentResource {
   readonly record: pulumi.Output<ZfsRecord>;
 
   constructor(name: string, args: ZfsTuningArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("testbed:storage:ZfsTuning", name, {}, opts);
+    // Aliased to its token before the storage folder was split, so existing stacks keep their steps.
+    super(
+      "testbed:zfs:ZfsTuning",
+      name,
+      {},
+      pulumi.mergeOptions(opts, { aliases: [{ type: "testbed:storage:ZfsTuning" }] }),
+    );
     this.step = args.host.step("zfs-tuning", zfsTuningScript(args.host.name, args.dataset, args.properties), {
       parent: this,
       dependsOn: args.dependsOn,

@@ -4,7 +4,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { bundle, parseResult } from "../remote/script";
-import { CREATED_DIRS, DiskGateError, diskLatencyScript, gate, resultOf, resultsOf } from "./diskLatency";
+import { CREATED_DIRS, diskLatencyScript, resultOf, resultsOf } from "./measurement";
+import { DiskGateError, gate } from "./gate";
 import type { FioResult } from "./fio";
 
 const result = (p99Ms: number): FioResult => ({

@@ -3,9 +3,9 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import { analyzeEtcdLogs, parseGoDuration } from "./etcdLogs";
-import { LOG_GREP, diagnose, etcdProbeScript, parseProbeOutput, renderHistogram } from "./etcdDoctor";
-import { type Bucket, MetricsError, histogramQuantile, readEtcdMetrics } from "./etcdMetrics";
+import { analyzeEtcdLogs, parseGoDuration } from "./logs";
+import { LOG_GREP, diagnose, etcdProbeScript, parseProbeOutput, renderHistogram } from "./doctor";
+import { type Bucket, MetricsError, histogramQuantile, readEtcdMetrics } from "./metrics";
 
 const fixture = (name: string) => fs.readFileSync(path.join(__dirname, "fixtures", name), "utf8");
 const T = { warnMs: 10, failMs: 100 };

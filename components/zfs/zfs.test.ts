@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { runWithZfsFuse, uniquePoolName, zfsFuseAvailable } from "../../test/harness/zfsFuse";
 import { bundle, parseResult } from "../remote/script";
 import { recordFile, zfsTuningScript } from "./zfs";
-import { resultOf, zfsLatencyScript } from "./diskLatency";
+import { resultOf, zfsLatencyScript } from "../disk/measurement";
 
 const job = (sizeMiB: number) => ({ sizeMiB, thresholds: { warnMs: 10, failMs: 100 }, budgetSeconds: 60 });
 
