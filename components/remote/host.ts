@@ -1,7 +1,7 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import type { HostSpec } from "../spec";
-import { type StepScript, bundle, privilegeOf, runCommand, shq, stdinFor } from "./script";
+import { type InlineStepScript, type StepScript, bundle, privilegeOf, runCommand, shq, stdinFor } from "./script";
 
 export type ConnectionArgs = command.types.input.remote.ConnectionArgs;
 
@@ -49,7 +49,7 @@ export function connectionFor(
  * an LDAP policy all skip the password without a `NOPASSWD: ALL` line. The password could not leak then (see
  * runCommand), but a password the host never asks for is a stale secret in the stack.
  */
-export function preflightScript(host: Pick<HostSpec, "name" | "arch" | "sudoPassword" | "user">): StepScript {
+export function preflightScript(host: Pick<HostSpec, "name" | "arch" | "sudoPassword" | "user">): InlineStepScript {
   const expected = UNAME_ARCH[host.arch];
   const archCase = expected.map(shq).join("|");
   const header = [
@@ -131,7 +131,11 @@ export class RemoteHost extends pulumi.ComponentResource {
    * Runs a bundled script on this host as `${host}/${role}` (the plan groups steps by that prefix). It depends on the host's "reachable" step (and on
    * `dependsOn`); the script travels on stdin, so secrets inside it never appear in a command line.
    */
-  step(role: string, script: pulumi.Input<StepScript>, opts: StepOptions = {}): command.remote.Command {
+  step(
+    role: string,
+    script: pulumi.Input<StepScript | InlineStepScript>,
+    opts: StepOptions = {},
+  ): command.remote.Command {
     const stepName = `${this.name}/${role}`;
     const privilege = privilegeOf(this.spec);
     const stdin = pulumi.output(script).apply((s) => stdinFor(privilege, bundle(stepName, s), this.spec.sudoPassword));

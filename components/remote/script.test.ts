@@ -1,6 +1,9 @@
 import { execFileSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import { bundle, parseResult, runCommand, shq, stdinFor } from "./script";
+import { bundle, parseResult, readShellFile, runCommand, shq, stdinFor, stepProgram, valueLine } from "./script";
 
 function run(script: string, action = "create"): string {
   return execFileSync("bash", ["-s", "--", action], { input: script, encoding: "utf8" });
@@ -86,5 +89,44 @@ describe("shq", () => {
   ])("%s", (input, expected) => {
     expect(shq(input)).toBe(expected);
     expect(execFileSync("bash", ["-c", `printf %s ${expected}`], { encoding: "utf8" })).toBe(input);
+  });
+});
+
+describe("stepProgram: values enter in the header only, JSON leaves through the prelude's helpers", () => {
+  const hostile = [
+    "$(touch MARKER)",
+    "`touch MARKER`",
+    "a'b\"c",
+    "line1\nline2",
+    " spaced  out ",
+    "\\back\\slash",
+    "tab\there",
+  ];
+
+  it("gives each value to the body as one readonly word, byte for byte, and runs none of it", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "testbed-values-"));
+    const program = stepProgram("x", {
+      values: { one: hostile.join("|"), list: hostile, n: 3, yes: true },
+      body: 'step_create() {\n  output "$(json_object one "$one" list: "$(json_array "${list[@]}")" n: "$n" yes: "$yes")"\n  unchanged ok\n}',
+    });
+    const out = execFileSync("bash", ["-s", "--", "create"], { input: program, encoding: "utf8", cwd: dir });
+    expect(fs.existsSync(path.join(dir, "MARKER"))).toBe(false);
+    expect(parseResult(out).output).toEqual({ one: hostile.join("|"), list: hostile, n: 3, yes: true });
+  });
+
+  it("refuses a value name that is not a plain shell identifier, and a non-finite number", () => {
+    expect(() => valueLine("bad-name", "x")).toThrow(/lower_snake_case/);
+    expect(() => valueLine("n", Infinity)).toThrow(/not a finite number/);
+  });
+
+  it("makes values readonly: a body cannot reassign one", () => {
+    const program = stepProgram("x", { values: { v: "a" }, body: 'step_create() {\n  v=b\n  unchanged "$v"\n}' });
+    expect(() => execFileSync("bash", ["-s"], { input: program, stdio: "pipe" })).toThrow();
+  });
+
+  it("reads a step's bash from its .sh file, shebang dropped", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "testbed-sh-"));
+    fs.writeFileSync(path.join(dir, "s.sh"), "#!/usr/bin/env bash\nstep_create() { unchanged fine; }\n");
+    expect(readShellFile(dir, "s.sh")).toBe("step_create() { unchanged fine; }");
   });
 });

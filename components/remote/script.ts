@@ -1,27 +1,45 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
+
 /**
- * The script convention every remote step follows (STYLE.md, "Scripts are data"):
- * - one bash program holds both the step's `create` and its `delete` body; the command line only names the
- *   action (`bash -s -- create`), so pulumi-command, which replays the stored stdin on delete, runs the right body;
+ * The script convention every remote step follows (CONTRIBUTING.md, "Steps are scripts, and scripts are data"):
+ * - a step's fixed bash lives in a `.sh` file next to its component; it defines `step_create` and, when there is
+ *   something to undo, `step_delete`. One program holds both, and the command line only names the action
+ *   (`bash -s -- create`), so pulumi-command, which replays the stored stdin on delete, runs the right body;
+ * - every value the bash reads enters in one place: the program's header of `readonly name=<quoted>` lines, each
+ *   quoted by `shq`; no value is spliced into a body;
  * - `set -euo pipefail`, check before act;
  * - exactly one machine-readable line on stdout saying what changed: `TESTBED changed <what>` or
- *   `TESTBED unchanged <what>`, optionally followed by `TESTBED output <json>` for values later steps read.
+ *   `TESTBED unchanged <what>`, optionally with `TESTBED output <json>` (built by the prelude's `json_*` helpers)
+ *   for values later steps read.
  */
+
+const cache = new Map<string, string>();
 
 /** Prefix of the machine-readable lines a step prints. */
 export const RESULT_PREFIX = "TESTBED";
 
+/** A value a step's bash reads: a string, a number, a boolean (`true`/`false`), or a list (a bash array). */
+export type ScriptValue = string | number | boolean | readonly string[];
+
 export interface StepScript {
-  /** Bash body that brings the host to the desired state; must call `changed` or `unchanged` once. */
+  /** The values the bash reads, by name (lower_snake_case): the program's header. */
+  values?: Record<string, ScriptValue>;
+  /** The fixed bash (from the step's `.sh` files): defines `step_create`, and `step_delete` if there is anything to undo. */
+  body: string;
+}
+
+/** TRANSITIONAL (removed once every step reads its bash from a .sh file): bodies given as strings. */
+export interface InlineStepScript {
   create: string;
-  /** Bash body that undoes `create`; must be safe to run when there is nothing to undo. */
   delete?: string;
 }
 
-/** Shell helpers available to every step body. */
-const PRELUDE = String.raw`changed() { echo "${RESULT_PREFIX} changed $*"; }
-unchanged() { echo "${RESULT_PREFIX} unchanged $*"; }
-output() { echo "${RESULT_PREFIX} output $*"; }
-fail() { echo "$*" >&2; exit 1; }`;
+/**
+ * Shell helpers available to every step: the result lines, `fail`, and JSON built from values (quotes, backslashes
+ * and control characters escaped), never by string concatenation.
+ */
+export const PRELUDE = readShellFile(__dirname, "prelude.sh");
 
 /** Quotes a string for bash as one word. */
 export function shq(value: string): string {
@@ -29,19 +47,52 @@ export function shq(value: string): string {
   return `'${value.replace(/'/g, `'\\''`)}'`;
 }
 
-/** Builds the full program for a step: prelude, create and delete bodies, and the dispatcher. */
-export function bundle(stepName: string, script: StepScript): string {
+const VALUE_NAME = /^[a-z_][a-z0-9_]*$/;
+
+/** The header line that gives a script one value: `readonly name=<quoted>` (a list: `readonly -a name=(...)`). */
+export function valueLine(name: string, value: ScriptValue): string {
+  if (!VALUE_NAME.test(name)) throw new Error(`script value name ${JSON.stringify(name)} is not lower_snake_case`);
+  if (typeof value === "number" && !Number.isFinite(value))
+    throw new Error(`script value ${name} is ${value}, not a finite number`);
+  if (Array.isArray(value)) return `readonly -a ${name}=(${value.map((v) => shq(String(v))).join(" ")})`;
+  return `readonly ${name}=${shq(String(value))}`;
+}
+
+/**
+ * A step's fixed bash, read from a `.sh` file beside the component (`dir` is its `__dirname`). The file is a real
+ * shell file, shellchecked on its own by `npm run lint`; a leading shebang or shellcheck directive stays a comment.
+ */
+export function readShellFile(dir: string, name: string): string {
+  const file = path.join(dir, name);
+  let text = cache.get(file);
+  if (text === undefined) {
+    text = fs
+      .readFileSync(file, "utf8")
+      .replace(/^#!.*\n/, "")
+      .trim();
+    cache.set(file, text);
+  }
+  return text;
+}
+
+/**
+ * The full program of a step: `set -euo pipefail`, its name, the values' header, the prelude, the body, and the
+ * dispatcher that runs the body the action names.
+ */
+export function stepProgram(stepName: string, given: StepScript | InlineStepScript): string {
+  const script: StepScript =
+    "body" in given
+      ? given
+      : {
+          body: `step_create() {\n${given.create.trim()}\n}\n${given.delete ? `step_delete() {\n${given.delete.trim()}\n}` : ""}`,
+        };
   return [
     "set -euo pipefail",
-    `# testbed step: ${stepName}`,
+    `# testbed step: ${stepName.replace(/[\r\n]/g, " ")}`,
+    ...Object.entries(script.values ?? {}).map(([name, value]) => valueLine(name, value)),
     PRELUDE,
-    "step_create() {",
     // Bodies are not re-indented: that would change multi-line quoted strings (cloud-init, config files).
-    script.create.trim(),
-    "}",
-    "step_delete() {",
-    script.delete ? script.delete.trim() : `unchanged "nothing to undo"`,
-    "}",
+    script.body.trim(),
     'case "${1:-create}" in',
     "  create) step_create ;;",
     "  delete) step_delete ;;",
@@ -134,3 +185,6 @@ export function privilegeOf(host: { user: string; sudoPassword?: unknown }): Pri
   if (host.user === "root") return "root";
   return host.sudoPassword !== undefined ? "sudo-password" : "sudo";
 }
+
+/** TRANSITIONAL alias of stepProgram. */
+export const bundle = stepProgram;

@@ -1,0 +1,54 @@
+# shellcheck shell=bash
+# The prelude of every step program (components/remote/script.ts, stepProgram): result lines, failure, JSON.
+
+changed() { echo "TESTBED changed $*"; }
+unchanged() { echo "TESTBED unchanged $*"; }
+# output JSON: the step's values for later steps, one JSON document built with the json_* helpers below.
+output() { echo "TESTBED output $1"; }
+fail() {
+  echo "$*" >&2
+  exit 1
+}
+# A step with nothing to undo keeps this delete; a body that has one defines its own step_delete after it.
+step_delete() { unchanged "nothing to undo"; }
+
+# json_string VALUE: VALUE as a JSON string. Quotes, backslashes, tabs, newlines and carriage returns are escaped;
+# other control characters are dropped (JSON forbids them raw).
+json_string() {
+  local s=$1
+  s=${s//\\/\\\\}
+  s=${s//\"/\\\"}
+  s=${s//$'\t'/\\t}
+  s=${s//$'\n'/\\n}
+  s=${s//$'\r'/\\r}
+  s=$(printf '%s' "$s" | tr -d '\000-\010\013\014\016-\037')
+  printf '"%s"' "$s"
+}
+
+# json_object KEY VALUE ...: a JSON object of string members; a KEY ending in ":" takes its VALUE as JSON already
+# (a number, a boolean, an object or array built by these helpers).
+json_object() {
+  local out="" sep="" k v
+  while [ "$#" -ge 2 ]; do
+    k=$1
+    v=$2
+    shift 2
+    if [[ $k == *: ]]; then
+      out+="$sep$(json_string "${k%:}"):$v"
+    else
+      out+="$sep$(json_string "$k"):$(json_string "$v")"
+    fi
+    sep=","
+  done
+  printf '{%s}' "$out"
+}
+
+# json_array VALUE ...: a JSON array of strings.
+json_array() {
+  local out="" sep="" v
+  for v in "$@"; do
+    out+="$sep$(json_string "$v")"
+    sep=","
+  done
+  printf '[%s]' "$out"
+}
