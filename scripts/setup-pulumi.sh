@@ -177,7 +177,9 @@ if [ ! -x "$bin/pulumi-language-nodejs" ]; then
 fi
 
 # pulumi-resource-command, at the commit of its release tag.
-if [ ! -x "$bin/pulumi-resource-command" ]; then
+# Kept out of bin/: the CLI prefers a provider found on PATH over the registered plugin, and says so in a warning.
+provider=$cache/provider/pulumi-resource-command
+if [ ! -x "$provider" ]; then
   commit=$(command_commit "$command_version") ||
     die "no commit known for @pulumi/command $command_version: add it to command_commit in $0"
   mod=github.com/pulumi/pulumi-command/provider
@@ -194,12 +196,12 @@ if [ ! -x "$bin/pulumi-resource-command" ]; then
     cd "$src"
     build "pulumi-resource-command $command_version" go build -trimpath \
       -ldflags "-X github.com/pulumi/pulumi-command/provider/pkg/version.Version=$command_version" \
-      -o "$bin/pulumi-resource-command" ./cmd/pulumi-resource-command
+      -o "$provider" ./cmd/pulumi-resource-command
   )
   changes+=("pulumi-resource-command $command_version")
 fi
 
 # The plugin is registered under PULUMI_HOME (~/.pulumi); no update checks or downloads from here on.
 export PULUMI_SKIP_UPDATE_CHECK=1 PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=1
-ensure_plugin "$bin/pulumi" "$bin/pulumi-resource-command"
+ensure_plugin "$bin/pulumi" "$provider"
 finish "$bin"
