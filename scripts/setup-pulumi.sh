@@ -99,6 +99,14 @@ mkdir -p "$bin" "$cache/src"
 export GOMODCACHE=$cache/gomod GOCACHE=$cache/gocache GOFLAGS=-mod=mod GOTOOLCHAIN=${GOTOOLCHAIN:-local}
 export GOPROXY=${GOPROXY:-https://proxy.golang.org}
 timings=$cache/build-times.txt
+# Go's own output (hundreds of "go: downloading" lines) goes to a log; on a failure its tail is shown.
+golog=$cache/build.log
+quiet() {
+  "$@" >>"$golog" 2>&1 || {
+    tail -n 30 "$golog" >&2
+    die "failed: $* (full log: $golog)"
+  }
+}
 
 # build NAME: runs the rest of the arguments niced, records its wall time.
 build() {
@@ -106,7 +114,7 @@ build() {
   shift
   log "building $name (slow: minutes on 2 cores)"
   start=$(date +%s)
-  nice -n 10 "$@" >&2
+  quiet nice -n 10 "$@"
   end=$(date +%s)
   echo "$(date -u +%FT%TZ) $name $((end - start)) s (go $(go env GOVERSION), $(nproc) cores)" >>"$timings"
   log "built $name in $((end - start)) s"
@@ -133,9 +141,9 @@ if [ ! -x "$bin/pulumi" ]; then
     cd "$src"
     go mod init testbed.local/pulumi-cli 2>/dev/null
     printf '//go:build tools\n\npackage tools\n\nimport _ "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi"\n' >tools.go
-    go get "github.com/pulumi/pulumi/pkg/v3@$pulumi_tag" "github.com/pulumi/pulumi/sdk/v3@$pulumi_tag" >&2
+    quiet go get "github.com/pulumi/pulumi/pkg/v3@$pulumi_tag" "github.com/pulumi/pulumi/sdk/v3@$pulumi_tag"
     while read -r r; do go mod edit -replace "$r"; done < <(foreign_replaces "$pkg_gomod")
-    go mod tidy >&2
+    quiet go mod tidy
     build "pulumi CLI $pulumi_tag" go build -trimpath -ldflags "$version_ldflag" -o "$bin/pulumi" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
   )
   changes+=("pulumi CLI $pulumi_tag")
@@ -170,7 +178,7 @@ if [ ! -x "$bin/pulumi-language-nodejs" ]; then
     rm -rf testdata ./*_test.go
     go mod edit -dropreplace github.com/pulumi/pulumi/pkg/v3 -dropreplace github.com/pulumi/pulumi/sdk/v3 \
       -require "github.com/pulumi/pulumi/pkg/v3@$pulumi_tag" -require "github.com/pulumi/pulumi/sdk/v3@$pulumi_tag"
-    go mod tidy >&2
+    quiet go mod tidy
     build "pulumi-language-nodejs $pulumi_tag" go build -trimpath -ldflags "$version_ldflag" -o "$bin/pulumi-language-nodejs" .
   )
   changes+=("pulumi-language-nodejs $pulumi_tag")
