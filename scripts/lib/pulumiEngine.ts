@@ -191,7 +191,7 @@ async function operation(cli: PulumiCli, args: string[], onLine?: (line: string)
   await selectSimStack(cli);
   const r = await runPulumi(cli, [...args, "--stack", SIM_STACK_NAME, "--non-interactive"], onLine);
   if (r.status !== 0) {
-    const tail = (r.stdout + r.stderr).trim().split("\n").slice(-60).join("\n");
+    const tail = (r.stdout + r.stderr).trim().split("\n").slice(-30).join("\n");
     throw new Error(`pulumi ${args[0]} failed (exit ${r.status}):\n${tail}`);
   }
   return r;
