@@ -1,11 +1,29 @@
-import { defineConfig } from "vitest/config";
+import { configDefaults, defineConfig } from "vitest/config";
 
 export default defineConfig({
   test: {
-    include: ["components/**/*.test.ts", "scripts/**/*.test.ts", "test/**/*.test.ts"],
     // Pulumi's mock runtime is process-global state: isolate each test file in its own fork.
     pool: "forks",
     testTimeout: 60_000,
     hookTimeout: 120_000,
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: "unit",
+          include: ["components/**/*.test.ts", "scripts/**/*.test.ts", "test/**/*.test.ts"],
+          exclude: [...configDefaults.exclude, "**/*.e2e.test.ts"],
+        },
+      },
+      {
+        // The e2e files share the simulated testbed (fixed namespace names, addresses, .sim/): one file at a time.
+        extends: true,
+        test: {
+          name: "e2e",
+          include: ["components/**/*.e2e.test.ts", "scripts/**/*.e2e.test.ts", "test/**/*.e2e.test.ts"],
+          fileParallelism: false,
+        },
+      },
+    ],
   },
 });

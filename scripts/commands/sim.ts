@@ -18,6 +18,13 @@ export function register(program: Command): void {
   const hosts = () => require("../../test/sim/hosts") as typeof import("../../test/sim/hosts");
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const engine = () => require("../../test/sim/engine") as typeof import("../../test/sim/engine");
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const pulumiEngine = () => require("../lib/pulumiEngine") as typeof import("../lib/pulumiEngine");
+  const pulumiCli = () => {
+    const found = pulumiEngine().findPulumi();
+    if ("missing" in found) throw new CliError(found.missing);
+    return found.cli;
+  };
 
   sim
     .command("up")
@@ -25,8 +32,21 @@ export function register(program: Command): void {
     .option("--hosts-only", "create the hosts but do not provision")
     .option("--serial", "run one step at a time")
     .option("--rerun", "run every step again, even those whose inputs are unchanged (each must report unchanged)")
-    .action(async (opts: { hostsOnly?: boolean; serial?: boolean; rerun?: boolean }) => {
+    .option(
+      "--engine <engine>",
+      "mock: this project's engine under Pulumi's mock runtime; pulumi: the real `pulumi up` (scripts/setup-pulumi.sh)",
+      "mock",
+    )
+    .action(async (opts: { hostsOnly?: boolean; serial?: boolean; rerun?: boolean; engine: string }) => {
       requireRoot();
+      if (opts.engine !== "mock" && opts.engine !== "pulumi")
+        throw new CliError(`--engine ${opts.engine}: must be mock or pulumi`);
+      const real = opts.engine === "pulumi" ? pulumiCli() : undefined;
+      const other = real ? fs.existsSync(engine().STATE_FILE) : pulumiEngine().simStackHasResources();
+      if (other)
+        throw new CliError(
+          `the sim hosts were provisioned by the ${real ? "mock-runtime" : "real Pulumi"} engine: sim down first`,
+        );
       const h = hosts();
       const running = (await h.simStatus()).filter((x) => x.kind === "machine");
       if (running.length === 0 || running.some((x) => !x.answersSsh)) {
@@ -34,6 +54,16 @@ export function register(program: Command): void {
         process.stderr.write(`sim: ${r.hosts.length} hosts up in ${r.seconds.toFixed(1)} s\n`);
       }
       if (opts.hostsOnly) return finish(EXIT.ok);
+      if (real) {
+        if (opts.serial || opts.rerun) throw new CliError("--serial and --rerun are options of the mock engine");
+        const p = pulumiEngine();
+        const r = await p.up(real, (line) => process.stderr.write(`  ${line}\n`));
+        const outputs = await p.stackOutputs(real);
+        process.stdout.write(
+          `sim up (pulumi ${real.version}): done in ${(r.wallMs / 1000).toFixed(1)} s\n${JSON.stringify(outputs, null, 2)}\n`,
+        );
+        return finish(EXIT.ok);
+      }
       const result = await engine().upInProcess({
         serial: opts.serial,
         rerun: opts.rerun,
@@ -59,12 +89,19 @@ export function register(program: Command): void {
     .action(async () => {
       requireRoot();
       try {
+        // A stack made by `sim up --engine pulumi`: the real `pulumi destroy` runs every delete.
+        if (pulumiEngine().simStackHasResources()) {
+          const r = await pulumiEngine().destroy(pulumiCli(), (line) => process.stderr.write(`  ${line}\n`));
+          process.stderr.write(`sim: pulumi destroy done in ${(r.wallMs / 1000).toFixed(1)} s\n`);
+        }
         const runs = await engine().destroy((event, name, line) => {
           if (event === "end") process.stderr.write(`  delete ${name}: ${line?.replace(/^TESTBED /, "")}\n`);
         });
         process.stderr.write(`sim: ${runs.length} deletes run\n`);
       } finally {
         hosts().simDown();
+        // The real engine's state, like the mock engine's, belongs to the hosts just removed (their host keys too).
+        pulumiEngine().forgetSimStack();
       }
       process.stdout.write("sim down: no sim host, namespace or process left\n");
       finish(EXIT.ok);

@@ -1,0 +1,219 @@
+import { spawn, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { parse, stringify } from "yaml";
+
+/**
+ * The real Pulumi engine on the simulated testbed: the Pulumi CLI (the official one on PATH, or the one
+ * scripts/setup-pulumi.sh built), its Node.js language host and pulumi-resource-command run `pulumi preview`,
+ * `up` and `destroy` of this project with the sim stack.
+ *
+ * Everything of the run lives under `.sim/pulumi/` (git-ignored), never in the tracked files:
+ * - `state/`: the local file backend (PULUMI_BACKEND_URL, which overrides Pulumi.yaml's `backend.url`);
+ * - `passphrase`: a random passphrase for the stack's secrets (PULUMI_CONFIG_PASSPHRASE_FILE, mode 0600);
+ * - `project/`: Pulumi.yaml, links to the program's files, and a copy of stacks/Pulumi.sim.yaml, so that
+ *   `pulumi stack init` writes the stack's `encryptionsalt` into the copy and not into the tracked file. A link
+ *   `.sim` to the sim directory keeps the stack's relative key paths (`.sim/keys/...`) working: the language host
+ *   runs the program in the project directory, and the program resolves them against it.
+ */
+
+export const REPO = path.resolve(__dirname, "../..");
+export const SIM_DIR = path.join(REPO, ".sim");
+export const PULUMI_DIR = path.join(SIM_DIR, "pulumi");
+const PROJECT_DIR = path.join(PULUMI_DIR, "project");
+const STATE_DIR = path.join(PULUMI_DIR, "state");
+const PASSPHRASE_FILE = path.join(PULUMI_DIR, "passphrase");
+export const SIM_STACK_NAME = "sim";
+const SIM_STACK_FILE = path.join(REPO, "stacks", `Pulumi.${SIM_STACK_NAME}.yaml`);
+/** The program's files the generated project links to. */
+const PROGRAM_FILES = ["index.ts", "components", "node_modules", "package.json", "tsconfig.json"];
+
+const installedVersion = (pkg: string): string =>
+  (JSON.parse(fs.readFileSync(path.join(REPO, "node_modules", pkg, "package.json"), "utf8")) as { version: string })
+    .version;
+
+/** a >= b for x.y.z versions. */
+export function versionAtLeast(a: string, b: string): boolean {
+  const pa = a.replace(/^v/, "").split(/[.-]/).map(Number);
+  const pb = b.replace(/^v/, "").split(/[.-]/).map(Number);
+  for (let i = 0; i < 3; i++) if ((pa[i] ?? 0) !== (pb[i] ?? 0)) return (pa[i] ?? 0) > (pb[i] ?? 0);
+  return true;
+}
+
+export interface PulumiCli {
+  /** The directory of `pulumi` (and, for a built one, `pulumi-language-nodejs`): first on PATH for every run. */
+  binDir: string;
+  version: string;
+}
+
+function cliVersion(binary: string): string | undefined {
+  const r = spawnSync(binary, ["version"], {
+    encoding: "utf8",
+    env: { ...process.env, PULUMI_SKIP_UPDATE_CHECK: "1" },
+  });
+  return r.status === 0 ? r.stdout.trim() : undefined;
+}
+
+/**
+ * The Pulumi CLI to use, or why there is none: a `pulumi` on PATH at least as new as the installed @pulumi/pulumi,
+ * else the one setup-pulumi.sh built into its cache; either with the pulumi-command plugin of package.json's
+ * version registered.
+ */
+export function findPulumi(): { cli: PulumiCli } | { missing: string } {
+  const sdk = installedVersion("@pulumi/pulumi");
+  const command = installedVersion("@pulumi/command");
+  const cache = path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), ".cache"), "testbed", `pulumi-v${sdk}`);
+  const candidates: string[] = [];
+  const onPath = spawnSync("sh", ["-c", "command -v pulumi"], { encoding: "utf8" }).stdout.trim();
+  if (onPath) candidates.push(path.dirname(onPath));
+  candidates.push(path.join(cache, "bin"));
+  for (const binDir of candidates) {
+    const binary = path.join(binDir, "pulumi");
+    const version = fs.existsSync(binary) ? cliVersion(binary) : undefined;
+    if (!version || !versionAtLeast(version, sdk)) continue;
+    const plugins = spawnSync(binary, ["plugin", "ls"], {
+      encoding: "utf8",
+      env: { ...process.env, PULUMI_SKIP_UPDATE_CHECK: "1" },
+    }).stdout;
+    if (!plugins.split("\n").some((l) => /^command\s+resource\s+/.test(l) && l.split(/\s+/)[2] === command))
+      return { missing: `${binary} has no plugin resource command ${command}: run bash scripts/setup-pulumi.sh` };
+    return { cli: { binDir, version } };
+  }
+  return {
+    missing: `no Pulumi CLI >= ${sdk} on PATH or in ${cache}: run bash scripts/setup-pulumi.sh (see README.md)`,
+  };
+}
+
+/** Creates (or refreshes) `.sim/pulumi/` (or `root`): the backend, the passphrase, the generated project. */
+export function prepareWorkspace(root = PULUMI_DIR): void {
+  const projectDir = path.join(root, "project");
+  const passphrase = path.join(root, "passphrase");
+  fs.mkdirSync(path.join(root, "state"), { recursive: true, mode: 0o700 });
+  fs.mkdirSync(projectDir, { recursive: true });
+  if (!fs.existsSync(passphrase)) fs.writeFileSync(passphrase, randomBytes(24).toString("base64url"), { mode: 0o600 });
+  for (const f of [...PROGRAM_FILES, ".sim"]) {
+    const link = path.join(projectDir, f);
+    const target = f === ".sim" ? SIM_DIR : path.join(REPO, f);
+    if (!fs.existsSync(link)) fs.symlinkSync(target, link);
+  }
+  // The project as Pulumi.yaml describes it, with the stack files in the project directory itself.
+  const project = parse(fs.readFileSync(path.join(REPO, "Pulumi.yaml"), "utf8")) as Record<string, unknown>;
+  delete project.backend;
+  delete project.stackConfigDir;
+  fs.writeFileSync(path.join(projectDir, "Pulumi.yaml"), stringify(project));
+  // The sim stack's settings as tracked, with the salt `stack init` wrote into the copy before.
+  const copy = path.join(projectDir, path.basename(SIM_STACK_FILE));
+  const stack = parse(fs.readFileSync(SIM_STACK_FILE, "utf8")) as Record<string, unknown>;
+  if (fs.existsSync(copy)) {
+    const salt = (parse(fs.readFileSync(copy, "utf8")) as Record<string, unknown> | null)?.encryptionsalt;
+    if (salt) stack.encryptionsalt = salt;
+  }
+  fs.writeFileSync(copy, stringify(stack));
+}
+
+export function pulumiEnv(cli: PulumiCli): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    PATH: `${cli.binDir}${path.delimiter}${process.env.PATH ?? ""}`,
+    PULUMI_BACKEND_URL: `file://${STATE_DIR}`,
+    PULUMI_CONFIG_PASSPHRASE_FILE: PASSPHRASE_FILE,
+    PULUMI_CONFIG_PASSPHRASE: undefined,
+    PULUMI_SKIP_UPDATE_CHECK: "1",
+    PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "1",
+    PULUMI_SKIP_CONFIRMATIONS: "1",
+    PULUMI_AUTOMATION_API: undefined,
+    NO_COLOR: "1",
+  };
+}
+
+export interface PulumiRun {
+  args: string[];
+  status: number;
+  stdout: string;
+  stderr: string;
+  wallMs: number;
+}
+
+/** Runs the CLI in the generated project; each output line also goes to `onLine` as it comes. */
+export function runPulumi(cli: PulumiCli, args: string[], onLine?: (line: string) => void): Promise<PulumiRun> {
+  const start = Date.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn(path.join(cli.binDir, "pulumi"), args, {
+      cwd: PROJECT_DIR,
+      env: pulumiEnv(cli),
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    const out = { stdout: "", stderr: "" };
+    for (const stream of ["stdout", "stderr"] as const) {
+      let partial = "";
+      child[stream].setEncoding("utf8");
+      child[stream].on("data", (d: string) => {
+        out[stream] += d;
+        const lines = (partial + d).split("\n");
+        partial = lines.pop() ?? "";
+        for (const l of lines) onLine?.(l);
+      });
+    }
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ args, status: code ?? 1, ...out, wallMs: Date.now() - start }));
+  });
+}
+
+/** Selects the sim stack, creating it (passphrase secrets provider) the first time. */
+export async function selectSimStack(cli: PulumiCli): Promise<void> {
+  prepareWorkspace();
+  const select = await runPulumi(cli, ["stack", "select", SIM_STACK_NAME, "--non-interactive"]);
+  if (select.status === 0) return;
+  const init = await runPulumi(cli, [
+    "stack",
+    "init",
+    SIM_STACK_NAME,
+    "--secrets-provider",
+    "passphrase",
+    "--non-interactive",
+  ]);
+  if (init.status !== 0) throw new Error(`pulumi stack init ${SIM_STACK_NAME} failed: ${init.stderr.trim()}`);
+}
+
+/** Whether the sim stack has resources in the real engine's state (a `sim up --engine pulumi` left them). */
+export function simStackHasResources(): boolean {
+  const file = path.join(STATE_DIR, ".pulumi", "stacks", "testbed", `${SIM_STACK_NAME}.json`);
+  if (!fs.existsSync(file)) return false;
+  const state = JSON.parse(fs.readFileSync(file, "utf8")) as {
+    checkpoint?: { latest?: { resources?: { type: string }[] } };
+  };
+  return (state.checkpoint?.latest?.resources ?? []).some((r) => r.type === "command:remote:Command");
+}
+
+async function operation(cli: PulumiCli, args: string[], onLine?: (line: string) => void): Promise<PulumiRun> {
+  await selectSimStack(cli);
+  const r = await runPulumi(cli, [...args, "--stack", SIM_STACK_NAME, "--non-interactive"], onLine);
+  if (r.status !== 0) {
+    const tail = (r.stdout + r.stderr).trim().split("\n").slice(-30).join("\n");
+    throw new Error(`pulumi ${args[0]} failed (exit ${r.status}):\n${tail}`);
+  }
+  return r;
+}
+
+export const preview = (cli: PulumiCli, onLine?: (line: string) => void, extra: string[] = ["--diff"]) =>
+  operation(cli, ["preview", ...extra], onLine);
+/** `pulumi up`; `--expect-no-changes` in `extra` makes it fail when any step would run. */
+export const up = (cli: PulumiCli, onLine?: (line: string) => void, extra: string[] = []) =>
+  operation(cli, ["up", "--yes", "--skip-preview", ...extra], onLine);
+export const destroy = (cli: PulumiCli, onLine?: (line: string) => void) =>
+  operation(cli, ["destroy", "--yes", "--skip-preview"], onLine);
+
+/** The stack's outputs, secrets masked as Pulumi shows them. */
+export async function stackOutputs(cli: PulumiCli): Promise<Record<string, unknown>> {
+  await selectSimStack(cli);
+  const r = await runPulumi(cli, ["stack", "output", "--json", "--stack", SIM_STACK_NAME]);
+  if (r.status !== 0) throw new Error(`pulumi stack output failed: ${r.stderr.trim()}`);
+  return JSON.parse(r.stdout) as Record<string, unknown>;
+}
+
+/** Removes the real engine's state and generated project (the passphrase file too): `sim down` calls it. */
+export function forgetSimStack(): void {
+  fs.rmSync(PULUMI_DIR, { recursive: true, force: true });
+}
