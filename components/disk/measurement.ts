@@ -2,7 +2,7 @@ import { posix } from "node:path";
 import type * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import type { RemoteHost } from "../remote/host";
-import { type StepScript, parseResult, shq } from "../remote/script";
+import { type InlineStepScript, parseResult, shq } from "../remote/script";
 import { type FioJob, type FioResult, fioScriptBody, parseFioJson } from "./fio";
 import { recordFile } from "../zfs/zfs";
 
@@ -30,7 +30,7 @@ fi
  * Each directory is created if missing (etcd would create it anyway) and remembered, so delete removes it only if
  * the measurement made it and nothing is in it. Prints `{"fio":[<base64 fio output>, ...]}`, one per directory.
  */
-export function diskLatencyScript(host: string, paths: string[], job: Measurement): StepScript {
+export function diskLatencyScript(host: string, paths: string[], job: Measurement): InlineStepScript {
   if (paths.length === 0) throw new Error("diskLatencyScript: no path to measure");
   const registry = shq(posix.dirname(CREATED_DIRS));
   const list = shq(CREATED_DIRS);
@@ -97,7 +97,7 @@ export function zfsLatencyScript(
   label: string,
   job: Measurement,
   opts: { asRecorded?: boolean } = {},
-): StepScript {
+): InlineStepScript {
   const mount = `${ZFS_PROBE_MOUNT}-${label}`;
   const header = `gate_host=${shq(host)}
 gate_child=${shq(`${dataset}/testbed-fio-${label}`)}

@@ -1,6 +1,6 @@
 import { stringify } from "yaml";
 import type { ClusterSpec } from "../spec";
-import { type StepScript, shq } from "../remote/script";
+import { type InlineStepScript, shq } from "../remote/script";
 
 /** Where k3s reads its configuration (k3s docs, "Configuration File"). */
 export const K3S_CONFIG = "/etc/rancher/k3s/config.yaml";
@@ -103,7 +103,7 @@ done
 }
 
 /** The k3s server step: config, install, wait for the API and the join token. */
-export function serverScript(cluster: ClusterSpec, config: string, gates: string[] = []): StepScript {
+export function serverScript(cluster: ClusterSpec, config: string, gates: string[] = []): InlineStepScript {
   const token = `${cluster.dataDir}/server/node-token`;
   const gateLine = gates.length > 0 ? `echo ${shq(`disk gates on this host: ${gates.join(", ")}`)} >&2\n` : "";
   return {
@@ -133,7 +133,7 @@ fi`,
  * Reads the join token and an admin kubeconfig pointing at `address` instead of 127.0.0.1. Its stdout is secret:
  * the step runs with logging off and its outputs are wrapped in pulumi.secret.
  */
-export function credentialsScript(cluster: ClusterSpec): StepScript {
+export function credentialsScript(cluster: ClusterSpec): InlineStepScript {
   const token = `${cluster.dataDir}/server/node-token`;
   return {
     create: `
@@ -147,7 +147,7 @@ unchanged "read the join token and kubeconfig of cluster ${cluster.name}"`,
 }
 
 /** The k3s agent step: token file (0600), config, install, wait for the agent's kubelet config. */
-export function agentScript(cluster: ClusterSpec, config: string, token: string): StepScript {
+export function agentScript(cluster: ClusterSpec, config: string, token: string): InlineStepScript {
   return {
     create: `${installBody({
       role: "agent",
@@ -172,7 +172,7 @@ fi`,
 }
 
 /** On the server: waits until every node of the cluster is Ready. */
-export function nodesReadyScript(cluster: ClusterSpec, nodes: string[]): StepScript {
+export function nodesReadyScript(cluster: ClusterSpec, nodes: string[]): InlineStepScript {
   const list = nodes.map(shq).join(" ");
   return {
     create: `
@@ -196,7 +196,7 @@ unchanged "cluster ${cluster.name}: ${nodes.length} node(s) Ready"`,
  * the Pi is rebooted only when the running kernel lacks the memory controller, and the step waits for nothing
  * itself: the next step's SSH dial retries cover the reboot.
  */
-export function piCgroupScript(): StepScript {
+export function piCgroupScript(): InlineStepScript {
   const flags = PI_CGROUP_FLAGS.join(" ");
   return {
     create: `
@@ -227,7 +227,7 @@ unchanged "cmdline.txt was not changed"`,
 }
 
 /** Jetson: k3s picks up the NVIDIA container runtime at start only if the toolkit is already installed. */
-export function jetsonRuntimeScript(): StepScript {
+export function jetsonRuntimeScript(): InlineStepScript {
   return {
     create: `
 command -v nvidia-container-runtime >/dev/null || command -v nvidia-ctk >/dev/null \\

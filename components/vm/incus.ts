@@ -1,6 +1,6 @@
 import { utils } from "ssh2";
 import type { HostSpec, VmSpec } from "../spec";
-import { type StepScript, shq } from "../remote/script";
+import { type InlineStepScript, shq } from "../remote/script";
 
 /** How long a launch waits for the VM's agent and cloud-init: 60 tries, 5 s apart (Ubuntu VMs boot in ~30-90 s). */
 export const VM_READY_ATTEMPTS = 60;
@@ -62,7 +62,7 @@ export function cliFor(kind: "incus" | "lxd"): string {
  * `incus list <vm> --format json` and the VM's SSH host key, read over the hypervisor's pinned connection, so
  * the VM's key is pinned without trusting the network. Delete removes the VM (and its disk) if it exists.
  */
-export function launchScript(name: string, vm: VmSpec, kind: "incus" | "lxd", userData: string): StepScript {
+export function launchScript(name: string, vm: VmSpec, kind: "incus" | "lxd", userData: string): InlineStepScript {
   const cli = cliFor(kind);
   const network = cloudInitNetworkConfig(vm);
   const launch = [

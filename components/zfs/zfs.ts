@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import type * as command from "@pulumi/command";
 import type { RemoteHost } from "../remote/host";
-import { type StepScript, parseResult, shq } from "../remote/script";
+import { type InlineStepScript, parseResult, shq } from "../remote/script";
 
 /** Where a host keeps what it recorded before the first change, so later runs and the delete restore the original. */
 export const ZFS_RECORD_DIR = "/var/lib/testbed/zfs";
@@ -31,7 +31,7 @@ export function recordFile(dataset: string): string {
  * property's value and source once, then sets what differs. Delete: restores each recorded property exactly: a
  * local value is set back, an inherited or default one is re-inherited.
  */
-export function zfsTuningScript(host: string, dataset: string, properties: Record<string, string>): StepScript {
+export function zfsTuningScript(host: string, dataset: string, properties: Record<string, string>): InlineStepScript {
   const names = Object.keys(properties);
   // Every value reaches bash as a quoted word in this header; the bodies only expand the variables.
   const header = `zfs_host=${shq(host)}
