@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the simulated testbed and the storage tests use. Needs root.
+# Installs the Debian packages the simulated testbed, the storage tests and `npm run lint` (shellcheck) use.
+# Run it as root or as a user with sudo: it re-runs itself through sudo when it must install and is not root.
 # Safe to run twice: it only calls apt when a package is missing.
 set -euo pipefail
-packages=(openssh-server openssh-client fio etcd-server etcd-client curl zfs-fuse strace iproute2 sudo util-linux procps)
+packages=(openssh-server openssh-client fio etcd-server etcd-client curl zfs-fuse strace iproute2 sudo util-linux procps shellcheck)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -12,7 +13,8 @@ if [ "${#missing[@]}" -eq 0 ]; then
   exit 0
 fi
 if [ "$(id -u)" -ne 0 ]; then
-  echo "setup-sim-host: need root to install: ${missing[*]}" >&2
+  if command -v sudo >/dev/null; then exec sudo bash "$0" "$@"; fi
+  echo "setup-sim-host: need root to install ${missing[*]}: run it as root, or install sudo" >&2
   exit 2
 fi
 export DEBIAN_FRONTEND=noninteractive
