@@ -54,9 +54,9 @@ async function failingUp(opts: Parameters<typeof up>[0] = {}): Promise<{ error: 
  */
 async function expectConverges(): Promise<void> {
   const r = await up();
-  expect(r.steps).toHaveLength(23);
+  expect(r.steps).toHaveLength(STEPS);
   const again = await up({ rerun: true });
-  expect(again.steps.map((s) => s.op)).toEqual(Array(23).fill("update"));
+  expect(again.steps.map((s) => s.op)).toEqual(Array(STEPS).fill("update"));
   expect(again.steps.filter((s) => s.changed).map((s) => s.name)).toEqual([]);
 }
 
@@ -90,7 +90,7 @@ describe.runIf(simAvailable())("the simulated testbed, end to end", () => {
     const r = await up();
     firstOutputs = r.outputs;
     const names = r.steps.map((s) => s.name);
-    expect(names).toHaveLength(23);
+    expect(names).toHaveLength(STEPS);
     expect(new Set(r.steps.map((s) => s.op))).toEqual(new Set(["create"]));
     for (const host of ["nuc", "pi", "jetson", "k3s-cp", "karmada-host"]) expect(names).toContain(`${host}/reachable`);
     // Order: tuning after the first measurement, gates after tuning, k3s server after its gate, agents after it.
@@ -126,7 +126,7 @@ describe.runIf(simAvailable())("the simulated testbed, end to end", () => {
     const before = overlaySnapshot();
     // Unchanged inputs: Pulumi runs no step and opens no connection; the outputs are those of the first up.
     const same = await up();
-    expect(same.steps.map((s) => s.op)).toEqual(Array(23).fill("same"));
+    expect(same.steps.map((s) => s.op)).toEqual(Array(STEPS).fill("same"));
     expect(same.sessionsPerHost).toEqual({});
     expect(same.outputs).toEqual(firstOutputs);
     expect(overlaySnapshot()).toEqual(before);
