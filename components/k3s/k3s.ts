@@ -44,6 +44,24 @@ export function nodeLabels(host: HostSpec): Record<string, string> {
 }
 
 /**
+ * The join token and admin kubeconfig (pointed at `url`) from the credentials step's stdout. parseResult's errors
+ * quote what the step printed, here the secrets: this says what failed, never what it read.
+ */
+export function readCredentials(cluster: string, stdout: string, url: string): { token: string; kubeconfig: string } {
+  let o: { token: string; kubeconfig: string } | undefined;
+  try {
+    o = parseResult(stdout).output as typeof o;
+  } catch {
+    throw new Error(`cluster ${cluster}: the credentials step's output is not readable (not shown: it holds secrets)`);
+  }
+  if (o === undefined) throw new Error(`cluster ${cluster}: the credentials step printed nothing`);
+  const kubeconfig = Buffer.from(o.kubeconfig, "base64")
+    .toString("utf8")
+    .replace(/https:\/\/127\.0\.0\.1:6443/g, url);
+  return { token: o.token, kubeconfig };
+}
+
+/**
  * One k3s cluster: the server (config, install, readiness), its credentials read back as secrets, board
  * preparation and the agents (in parallel, each after its own preparation), then a wait for every node Ready.
  */
@@ -80,20 +98,7 @@ export class K3sCluster extends pulumi.ComponentResource {
       secretOutput: true,
     });
     const creds = pulumi.secret(
-      pulumi.all([credentials.stdout, this.apiUrl]).apply(([out, url]) => {
-        // parseResult's errors quote what the step printed: here, the secrets. Say what failed, never what it read.
-        let o: { token: string; kubeconfig: string } | undefined;
-        try {
-          o = parseResult(out).output as typeof o;
-        } catch {
-          throw new Error(`cluster ${cluster.name}: the credentials step's output is not readable (not shown: secret)`);
-        }
-        if (o === undefined) throw new Error(`cluster ${cluster.name}: the credentials step printed nothing`);
-        const kubeconfig = Buffer.from(o.kubeconfig, "base64")
-          .toString("utf8")
-          .replace(/https:\/\/127\.0\.0\.1:6443/g, url);
-        return { token: o.token, kubeconfig };
-      }),
+      pulumi.all([credentials.stdout, this.apiUrl]).apply(([out, url]) => readCredentials(cluster.name, out, url)),
     );
     this.token = pulumi.secret(creds.token);
     this.kubeconfig = pulumi.secret(creds.kubeconfig);

@@ -8,6 +8,8 @@ export const K3S_CONFIG = "/etc/rancher/k3s/config.yaml";
 export const K3S_KUBECONFIG = "/etc/rancher/k3s/k3s.yaml";
 /** The agent's join token file, named by its config.yaml (token-file). */
 export const K3S_TOKEN_FILE = "/etc/rancher/k3s/token";
+/** The node's password, made by the agent at its first join; the server keeps its hash in a secret. */
+export const K3S_NODE_PASSWORD = "/etc/rancher/node/password";
 /** The k3s supervisor/API port agents join on. */
 export const K3S_API_PORT = 6443;
 /** Readiness waits: 60 tries 5 s apart; a k3s server is usually ready in 20-60 s. */
@@ -231,7 +233,13 @@ ${
     ? `${nvidiaCheck} || fail ${shq(`host ${host}: k3s started without the nvidia runtime: ${toml} does not name it, so every pod (default-runtime nvidia) would fail; see 'journalctl -u k3s-agent' for where k3s looked`)}\n`
     : ""
 }$state "k3s agent ${cluster.k3sVersion} (cluster ${cluster.name})${opts.nvidia ? "; nvidia runtime registered" : ""}"`,
-    delete: uninstallBody("k3s agent", "k3s-agent-uninstall.sh", cluster.dataDir, [K3S_CONFIG, K3S_TOKEN_FILE]),
+    // The node password goes too: the server forgot it with the Node (nodeScript's delete runs first), and a
+    // reinstall then joins under a new one. k3s' uninstall script keeps /etc/rancher/node.
+    delete: uninstallBody("k3s agent", "k3s-agent-uninstall.sh", cluster.dataDir, [
+      K3S_CONFIG,
+      K3S_TOKEN_FILE,
+      K3S_NODE_PASSWORD,
+    ]),
   };
 }
 

@@ -48,6 +48,9 @@ async function failingUp(opts: Parameters<typeof up>[0] = {}): Promise<{ error: 
   return { error, ran };
 }
 
+/** Steps of the sim stack (`testbed plan --stack sim` lists them). */
+const STEPS = 26;
+
 /**
  * After a fault is cleared, a re-run must converge: it succeeds, and running every step once more (not only those
  * Pulumi would re-run) changes nothing, as on hosts a clean run left.
@@ -366,7 +369,9 @@ describe.runIf(simAvailable())("the simulated testbed, end to end", () => {
     await open.dispose();
     expect(processesIn(namespaces)).toEqual([]);
     expect(spawnSync("ip", ["netns", "list"], { encoding: "utf8" }).stdout).not.toMatch(/tbs-/);
-    expect(spawnSync("pgrep", ["-f", "sshd_config_sim|zfs-fuse --pidfile .*\\.sim|k3s-double"]).status).toBe(1);
+    expect(
+      spawnSync("pgrep", ["-f", "sshd_config_sim|zfs-fuse --pidfile .*\\.sim|testbed-sim/doubles/k3s"]).status,
+    ).toBe(1);
     expect(spawnSync("ip", ["link", "show", "tbsim0"]).status).not.toBe(0);
     expect(spawnSync("sh", ["-c", "grep -c '/.sim/' /proc/mounts"], { encoding: "utf8" }).stdout.trim()).toBe("0");
   });
