@@ -14,7 +14,6 @@ import { REBOOT_DOWN_S, SIM_DIR, SIM_STACK, loadState, overlayFiles, rebootsOf, 
 
 /** The edge cluster keeps its data outside k3s' default data dir: its uninstalls must be told where. */
 const EDGE_DATA_DIR = "/srv/k3s-edge";
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- a stack file is free-form YAML
 const stack = (change: (c: Record<string, any>) => void = () => undefined) =>
   simStackWith((c) => {
     c["testbed:clusters"].edge.dataDir = EDGE_DATA_DIR;
