@@ -126,7 +126,8 @@ export function bootScript(host: {
   return `set -euo pipefail
 mount --make-rprivate /
 ${overlays}
-mount -t tmpfs tmpfs /run && mkdir -p /run/sshd /run/lock /run/zfs
+# /run survives a restart of sshd (restartHost) as it would on a real host; a reboot empties it (rebootHost).
+mkdir -p ${dir}/run && mount --bind ${dir}/run /run && mkdir -p /run/sshd /run/lock /run/zfs
 # The doubles: visible only on the sim hosts, first on PATH for SSH sessions and for sudo.
 mkdir -p ${DOUBLES_MOUNT}/bin ${DOUBLES_MOUNT}/doubles
 mount --bind ${DOUBLES} ${DOUBLES_MOUNT}/doubles && mount -o remount,bind,ro ${DOUBLES_MOUNT}/doubles
@@ -241,6 +242,7 @@ ${network.gateway ? `ip -n ${host.netns} route add default via ${network.gateway
 ${(network.routes ?? []).map((r) => `ip -n ${host.netns} route add ${r}`).join("\n")}`);
   host.links = [hostSide];
   network.extra?.();
+  fs.rmSync(path.join(dir, "run"), { recursive: true, force: true });
   fs.writeFileSync(path.join(dir, "boot.json"), JSON.stringify(boot));
   boot_(host, boot);
   return host;
@@ -274,9 +276,9 @@ function boot_(host: SimHost, boot: BootOptions): void {
 }
 
 /**
- * Restarts a host's sshd (its overlays, users and host key persist), optionally with a fault: a slow disk, or a
- * new SSH host key (as after a reinstall). Daemons started on it (the k3s double) keep running, as the services
- * a real reboot would restart.
+ * Restarts a host's sshd (its overlays, users, host key and /run persist), optionally with a fault: a slow disk, or
+ * a new SSH host key (as after a reinstall). Services started on it (the k3s double) keep running, and are started
+ * again if they were stopped (stopHost: a host that lost power). rebootHost is the real reboot.
  */
 export function restartHost(name: string, faults: { slowDiskUs?: number; newHostKey?: boolean } = {}): SimHost {
   const state = loadState();
@@ -505,13 +507,17 @@ export const REBOOT_DOWN_S = 6;
 export function rebootHost(name: string, downSeconds = REBOOT_DOWN_S): SimHost {
   stopHost(name);
   spawnSync("sleep", [String(downSeconds)]);
-  const state = loadState();
-  const host = state.hosts.find((h) => h.name === name);
+  const host = loadState().hosts.find((h) => h.name === name);
   if (!host) throw new Error(`sim: no host ${name}`);
   const dir = path.join(SIM_DIR, "hosts", name);
   fs.appendFileSync(path.join(dir, "reboots"), `${new Date().toISOString()}\n`);
+  fs.rmSync(path.join(dir, "run"), { recursive: true, force: true });
   boot_(host, JSON.parse(fs.readFileSync(path.join(dir, "boot.json"), "utf8")) as BootOptions);
-  saveState(state);
+  // VMs may be launched meanwhile (the Incus double writes the host list too): only this host's entry changes.
+  withStateLock(() => {
+    const state = loadState();
+    saveState({ hosts: state.hosts.map((h) => (h.name === name ? host : h)) });
+  });
   return host;
 }
 
