@@ -39,8 +39,6 @@ export interface ExecOptions {
 }
 
 export interface SshSession {
-  /** True once the connection ended (its host rebooted, the link dropped): a new session must be dialled. */
-  readonly closed: boolean;
   exec(command: string, opts?: ExecOptions): Promise<ExecResult>;
   dispose(): Promise<void>;
 }
@@ -199,9 +197,7 @@ export async function openSession(conn: SshConnection, opts: { label?: string } 
   const { client: target, sock } = dialed;
   // A connection that drops (or whose jump host drops) fails every command still running on it.
   const pending = new Set<(err: Error) => void>();
-  let closed = false;
   const dropped = (why: string) => () => {
-    closed = true;
     for (const fail of pending)
       fail(new SshConnectError(`host ${label}: the connection closed before the command finished (${why})`));
     pending.clear();
@@ -218,9 +214,6 @@ export async function openSession(conn: SshConnection, opts: { label?: string } 
   sock?.on("end", dropped("the connection through the jump host ended"));
   target.on("end", dropped("connection ended"));
   return {
-    get closed() {
-      return closed;
-    },
     exec: (command, o = {}) =>
       new Promise<ExecResult>((resolve, reject) => {
         const fail = (e: Error) => reject(e);
