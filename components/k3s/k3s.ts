@@ -123,7 +123,7 @@ export class K3sCluster extends pulumi.ComponentResource {
       // The Jetson's pods run on the NVIDIA runtime by default, so the vAccel agent needs no runtimeClassName.
       const extra = spec.board === "jetson" ? { "default-runtime": "nvidia" } : {};
       const script = pulumi.all([this.apiUrl, agent.address, this.token]).apply(([url, ip, token]) =>
-        agentScript(cluster, agentConfig(url, spec.name, ip, nodeLabels(spec), extra), token, {
+        agentScript(cluster, agentConfig(url, spec.name, ip, nodeLabels(spec), extra, cluster.dataDir), token, {
           host: spec.name,
           nodeName: spec.name,
           nvidia: spec.board === "jetson",

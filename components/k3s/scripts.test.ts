@@ -27,11 +27,16 @@ const cluster: ClusterSpec = {
   extraArgs: [],
 } as ClusterSpec;
 const agent = (nvidia = false) =>
-  agentScript(cluster, agentConfig("https://198.19.0.21:6443", "pi", "198.18.0.11", {}), "K10abc::server:def", {
-    host: "pi",
-    nodeName: "pi",
-    nvidia,
-  });
+  agentScript(
+    cluster,
+    agentConfig("https://198.19.0.21:6443", "pi", "198.18.0.11", {}, {}, cluster.dataDir),
+    "K10abc::server:def",
+    {
+      host: "pi",
+      nodeName: "pi",
+      nvidia,
+    },
+  );
 
 /** bash -n and shellcheck (errors only) of a step as it is sent. */
 function lint(name: string, script: { create: string; delete?: string }): string {
@@ -98,6 +103,12 @@ describe("k3s step scripts", () => {
   if [ -f "$dir/nvidia-container-runtime" ]`);
     expect(s).not.toContain("nvidia-ctk");
     expect(s).not.toMatch(/command -v nvidia-container-runtime >\/dev\/null \|\|/);
+  });
+
+  it("put the agent's data in the cluster's data dir, where its checks and uninstall look", () => {
+    expect(agentConfig("https://h:6443", "pi", undefined, {}, {}, "/srv/k3s data")).toContain(
+      "data-dir: /srv/k3s data\n",
+    );
   });
 
   it("uninstall with K3S_DATA_DIR, which the uninstall scripts read, and forget the node's password", () => {

@@ -37,18 +37,23 @@ export function serverConfig(
   return stringify(config);
 }
 
-/** The config.yaml for an agent; the token goes in a separate 0600 file the config points to. */
+/**
+ * The config.yaml for an agent; the token goes in a separate 0600 file the config points to. An agent keeps its
+ * data in `dataDir` too (k3s' default otherwise): the readiness check, the nvidia check and the uninstall look there.
+ */
 export function agentConfig(
   serverUrl: string,
   nodeName: string,
   nodeIp: string | undefined,
   labels: Record<string, string>,
   extra: Record<string, unknown> = {},
+  dataDir?: string,
 ): string {
   return stringify({
     server: serverUrl,
     "node-name": nodeName,
     "token-file": K3S_TOKEN_FILE,
+    ...(dataDir ? { "data-dir": dataDir } : {}),
     ...(nodeIp ? { "node-ip": nodeIp } : {}),
     "node-label": Object.entries(labels).map(([k, v]) => `${k}=${v}`),
     ...extra,
