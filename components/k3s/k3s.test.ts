@@ -6,7 +6,8 @@ import { loadSpec, readStackConfig } from "../spec";
 import { RemoteHost } from "../remote/host";
 import { gate, gateVerdictOf } from "../disk/gate";
 import type { FioResult } from "../disk/fio";
-import { K3sCluster } from "./k3s";
+import { K3sCluster, readCredentials } from "./k3s";
+import { REBOOT_DIAL_ERROR_LIMIT } from "./scripts";
 
 const root = path.resolve(__dirname, "../..");
 const spec = loadSpec(readStackConfig(path.join(root, "stacks/Pulumi.sim.yaml")), {
@@ -66,5 +67,43 @@ describe("K3sCluster", () => {
     for (const r of created.filter((x) => x.type === "command:remote:Command"))
       expect([r.name, r.inputs.triggers]).toEqual([r.name, undefined]);
     expect(JSON.stringify(server!.inputs.stdin)).toContain("disk gates on this host: pass, warn");
+  });
+});
+
+describe("K3sCluster's steps around the agents", () => {
+  it("waits for the Pi after its reboot with a longer dial budget, and gives each agent a Node step on the server", async () => {
+    const host = (name: string) => new RemoteHost(name, { host: { ...spec.hosts[name], address: "198.19.0.21" } });
+    const cluster = new K3sCluster("edge2", {
+      cluster: spec.clusters.edge,
+      server: { host: host("k3s-cp"), address: "198.19.0.21" },
+      agents: [{ host: host("pi"), address: "198.18.0.11" }],
+    });
+    await unwrap(cluster.kubeconfig);
+    const memory = created.find((r) => r.name === "pi/memory-cgroup");
+    // The connection holds the private key: the mock runtime shows it as a secret, { value }.
+    const dials = (r?: MockedResource) =>
+      (r?.inputs.connection as { value: { dialErrorLimit: number } }).value.dialErrorLimit;
+    expect(dials(memory)).toBe(REBOOT_DIAL_ERROR_LIMIT);
+    expect(dials(created.find((r) => r.name === "pi/cgroups"))).toBe(10);
+    const node = created.find((r) => r.name === "k3s-cp/k3s-node-pi");
+    expect(JSON.stringify(node?.inputs.stdin)).toContain("delete secret pi.node-password.k3s");
+  });
+});
+
+describe("readCredentials", () => {
+  it("points the kubeconfig at the server, and never quotes the step's output in its errors", () => {
+    const kubeconfig = Buffer.from("server: https://127.0.0.1:6443").toString("base64");
+    expect(
+      readCredentials(
+        "edge",
+        `TESTBED output {"token":"K10x","kubeconfig":"${kubeconfig}"}\nTESTBED unchanged ok\n`,
+        "https://h:6443",
+      ),
+    ).toEqual({ token: "K10x", kubeconfig: "server: https://h:6443" });
+    const leaky = 'TESTBED output {"token":"K10secret::server:pw", broken\n';
+    expect(() => readCredentials("edge", leaky, "https://h:6443")).toThrow(
+      "cluster edge: the credentials step's output is not readable (not shown: it holds secrets)",
+    );
+    expect(() => readCredentials("edge", leaky, "https://h:6443")).not.toThrow(/K10secret|server:pw/);
   });
 });

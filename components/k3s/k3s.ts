@@ -5,10 +5,13 @@ import type { RemoteHost } from "../remote/host";
 import { parseResult } from "../remote/script";
 import {
   K3S_API_PORT,
+  REBOOT_DIAL_ERROR_LIMIT,
   agentConfig,
   agentScript,
   credentialsScript,
   jetsonRuntimeScript,
+  memoryCgroupScript,
+  nodeScript,
   nodesReadyScript,
   piCgroupScript,
   serverConfig,
@@ -41,12 +44,32 @@ export function nodeLabels(host: HostSpec): Record<string, string> {
 }
 
 /**
+ * The join token and admin kubeconfig (pointed at `url`) from the credentials step's stdout. parseResult's errors
+ * quote what the step printed, here the secrets: this says what failed, never what it read.
+ */
+export function readCredentials(cluster: string, stdout: string, url: string): { token: string; kubeconfig: string } {
+  let o: { token: string; kubeconfig: string } | undefined;
+  try {
+    o = parseResult(stdout).output as typeof o;
+  } catch {
+    throw new Error(`cluster ${cluster}: the credentials step's output is not readable (not shown: it holds secrets)`);
+  }
+  if (o === undefined) throw new Error(`cluster ${cluster}: the credentials step printed nothing`);
+  const kubeconfig = Buffer.from(o.kubeconfig, "base64")
+    .toString("utf8")
+    .replace(/https:\/\/127\.0\.0\.1:6443/g, url);
+  return { token: o.token, kubeconfig };
+}
+
+/**
  * One k3s cluster: the server (config, install, readiness), its credentials read back as secrets, board
  * preparation and the agents (in parallel, each after its own preparation), then a wait for every node Ready.
  */
 export class K3sCluster extends pulumi.ComponentResource {
   readonly server: command.remote.Command;
   readonly agents: command.remote.Command[] = [];
+  /** On the server, one per agent: their deletes remove the agents' Nodes before the agents are uninstalled. */
+  readonly nodes: command.remote.Command[] = [];
   readonly nodesReady: command.remote.Command;
   /** Admin kubeconfig pointing at the server's address (secret). */
   readonly kubeconfig: pulumi.Output<string>;
@@ -64,7 +87,9 @@ export class K3sCluster extends pulumi.ComponentResource {
       .apply((ip) => serverConfig(cluster, serverSpec.name, ip, nodeLabels(serverSpec)));
     this.server = server.host.step(
       "k3s-server",
-      pulumi.all([config, pulumi.all(server.gates ?? [])]).apply(([c, gates]) => serverScript(cluster, c, gates)),
+      pulumi
+        .all([config, pulumi.all(server.gates ?? [])])
+        .apply(([c, gates]) => serverScript(cluster, c, gates, serverSpec.name)),
       { parent: this, dependsOn: server.dependsOn },
     );
     const credentials = server.host.step("k3s-credentials", credentialsScript(cluster), {
@@ -73,37 +98,46 @@ export class K3sCluster extends pulumi.ComponentResource {
       secretOutput: true,
     });
     const creds = pulumi.secret(
-      pulumi.all([credentials.stdout, this.apiUrl]).apply(([out, url]) => {
-        const o = parseResult(out).output as { token: string; kubeconfig: string } | undefined;
-        if (o === undefined) throw new Error(`cluster ${cluster.name}: the credentials step printed nothing`);
-        const kubeconfig = Buffer.from(o.kubeconfig, "base64")
-          .toString("utf8")
-          .replace(/https:\/\/127\.0\.0\.1:6443/g, url);
-        return { token: o.token, kubeconfig };
-      }),
+      pulumi.all([credentials.stdout, this.apiUrl]).apply(([out, url]) => readCredentials(cluster.name, out, url)),
     );
     this.token = pulumi.secret(creds.token);
     this.kubeconfig = pulumi.secret(creds.kubeconfig);
 
     for (const agent of args.agents) {
       const spec = agent.host.spec;
-      const prep =
-        spec.board === "raspberry-pi"
-          ? [agent.host.step("cgroups", piCgroupScript(), { parent: this })]
-          : spec.board === "jetson"
-            ? [agent.host.step("nvidia-runtime", jetsonRuntimeScript(), { parent: this })]
-            : [];
+      const prep: command.remote.Command[] = [];
+      if (spec.board === "raspberry-pi") {
+        const cgroups = agent.host.step("cgroups", piCgroupScript(), { parent: this });
+        // The first step after the Pi's reboot: its dial waits for the Pi to come back.
+        prep.push(
+          cgroups,
+          agent.host.step("memory-cgroup", memoryCgroupScript(spec.name), {
+            parent: this,
+            dependsOn: [cgroups],
+            dialErrorLimit: REBOOT_DIAL_ERROR_LIMIT,
+          }),
+        );
+      } else if (spec.board === "jetson") {
+        prep.push(agent.host.step("nvidia-runtime", jetsonRuntimeScript(spec.name), { parent: this }));
+      }
       // The Jetson's pods run on the NVIDIA runtime by default, so the vAccel agent needs no runtimeClassName.
       const extra = spec.board === "jetson" ? { "default-runtime": "nvidia" } : {};
-      const script = pulumi
-        .all([this.apiUrl, agent.address, this.token])
-        .apply(([url, ip, token]) =>
-          agentScript(cluster, agentConfig(url, spec.name, ip, nodeLabels(spec), extra), token),
-        );
-      this.agents.push(
-        agent.host.step("k3s-agent", pulumi.secret(script), {
+      const script = pulumi.all([this.apiUrl, agent.address, this.token]).apply(([url, ip, token]) =>
+        agentScript(cluster, agentConfig(url, spec.name, ip, nodeLabels(spec), extra, cluster.dataDir), token, {
+          host: spec.name,
+          nodeName: spec.name,
+          nvidia: spec.board === "jetson",
+        }),
+      );
+      const agentStep = agent.host.step("k3s-agent", pulumi.secret(script), {
+        parent: this,
+        dependsOn: [...prep, credentials, ...(agent.dependsOn ?? [])],
+      });
+      this.agents.push(agentStep);
+      this.nodes.push(
+        server.host.step(`k3s-node-${spec.name}`, nodeScript(cluster, spec.name), {
           parent: this,
-          dependsOn: [...prep, credentials, ...(agent.dependsOn ?? [])],
+          dependsOn: [this.server, agentStep],
         }),
       );
     }

@@ -100,6 +100,8 @@ export interface StepOptions {
   dependsOn?: pulumi.Input<pulumi.Resource>[];
   /** Set when stdout carries a secret (a token, a kubeconfig): it is then never logged and stored encrypted. */
   secretOutput?: boolean;
+  /** Dials this step may take before it fails, for the first step after a reboot. Defaults to DIAL_ERROR_LIMIT. */
+  dialErrorLimit?: number;
 }
 
 /**
@@ -144,7 +146,10 @@ export class RemoteHost extends pulumi.ComponentResource {
     return new command.remote.Command(
       stepName,
       {
-        connection: this.connection,
+        connection:
+          opts.dialErrorLimit === undefined
+            ? this.connection
+            : this.connection.apply((c) => ({ ...c, dialErrorLimit: opts.dialErrorLimit })),
         create: runCommand(privilege, "create"),
         delete: runCommand(privilege, "delete"),
         stdin: secretStdin,

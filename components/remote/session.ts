@@ -48,8 +48,14 @@ export const DEFAULT_DIAL_ERROR_LIMIT = 10;
 export const DEFAULT_PER_DIAL_TIMEOUT_S = 15;
 /** SSH keepalives: 5 s apart, 3 missed ones drop the connection. */
 export const KEEPALIVE_INTERVAL_MS = 5000;
-/** Pause between dials: long enough for a rebooting host's sshd, short enough to notice a fast recovery. */
-export const DIAL_RETRY_DELAY_MS = 1000;
+/**
+ * Pauses between dials, as pulumi-command's dialWithRetry (provider/pkg/provider/remote/connection.go, v1.2.1)
+ * gets them from pulumi's retry.Until defaults (sdk/go/common/util/retry/until.go): 100 ms, 1.5 times longer each
+ * time, at most 5 s. Ten refused dials thus give up after ~8 s.
+ */
+export const DIAL_RETRY_FIRST_DELAY_MS = 100;
+export const DIAL_RETRY_BACKOFF = 1.5;
+export const DIAL_RETRY_MAX_DELAY_MS = 5000;
 /** How long a disconnect waits for the peer to close before the socket is dropped. */
 export const CLOSE_GRACE_MS = 2000;
 
@@ -165,7 +171,8 @@ async function dial(conn: Omit<SshConnection, "proxy">, label: string, via?: Cli
       // Authentication failures do not get better by retrying.
       if (/authentication methods failed/i.test(String(err))) break;
       if (limit >= 0 && attempt >= limit) break;
-      await new Promise((r) => setTimeout(r, DIAL_RETRY_DELAY_MS));
+      const delay = Math.min(DIAL_RETRY_FIRST_DELAY_MS * DIAL_RETRY_BACKOFF ** (attempt - 1), DIAL_RETRY_MAX_DELAY_MS);
+      await new Promise((r) => setTimeout(r, delay));
     }
   }
   throw new SshConnectError(

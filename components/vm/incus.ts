@@ -107,17 +107,39 @@ fi`,
 
 interface IncusInstance {
   name: string;
-  state?: { network?: Record<string, { addresses?: { family: string; address: string; scope: string }[] }> };
+  config?: Record<string, string>;
+  state?: {
+    network?: Record<
+      string,
+      { hwaddr?: string; addresses?: { family: string; address: string; scope: string }[] } | undefined
+    >;
+  };
 }
 
-/** The VM's address from the launch step's output: the spec's static one, or the first global IPv4 Incus reports. */
+/**
+ * The VM's address from the launch step's output: the spec's static one, or the IPv4 of the guest interface whose
+ * MAC is the one Incus gave the VM's NIC (`volatile.<nic>.hwaddr` in its config). Not "the first global IPv4":
+ * the Incus VM agent reports every guest interface, in name order (`state.network` is a map, written sorted), so
+ * once k3s runs in the VM its cni0 (10.42.x.1) comes before enp5s0 and is unreachable from anywhere else.
+ */
 export function addressFromLaunch(host: HostSpec, launch: { instances: IncusInstance[] }): string {
   if (host.address !== undefined) return host.address;
   const inst = launch.instances.find((i) => i.name === host.name);
-  for (const [iface, net] of Object.entries(inst?.state?.network ?? {})) {
-    if (iface === "lo") continue;
-    const a = net.addresses?.find((x) => x.family === "inet" && x.scope === "global");
+  const macs = Object.entries(inst?.config ?? {})
+    .filter(([k]) => /^volatile\.[^.]+\.hwaddr$/.test(k))
+    .map(([, v]) => v.toLowerCase());
+  if (macs.length === 0)
+    throw new Error(
+      `VM ${host.name}: Incus reports no NIC MAC (volatile.<nic>.hwaddr) for it; is it a VM of this hypervisor?`,
+    );
+  const nics = Object.entries(inst?.state?.network ?? {}).filter(([, n]) =>
+    macs.includes((n?.hwaddr ?? "").toLowerCase()),
+  );
+  for (const [, nic] of nics) {
+    const a = nic?.addresses?.find((x) => x.family === "inet" && x.scope === "global");
     if (a) return a.address;
   }
-  throw new Error(`VM ${host.name}: Incus reports no global IPv4 address; is the VM's network up?`);
+  throw new Error(
+    `VM ${host.name}: its NIC (MAC ${macs.join(", ")}) has no global IPv4 address${nics.length ? ` on ${nics.map(([n]) => n).join(", ")}` : ""}; is the VM's network up?`,
+  );
 }

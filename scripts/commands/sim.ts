@@ -165,6 +165,15 @@ export function register(program: Command): void {
       process.stdout.write(`${vm.address}\n`);
       finish(EXIT.ok);
     });
+  // Called by the reboot double on a sim host (through nsenter into the root namespaces).
+  sim
+    .command("reboot-host", { hidden: true })
+    .requiredOption("--name <name>")
+    .action((o: { name: string }) => {
+      requireRoot();
+      hosts().rebootHost(o.name);
+      finish(EXIT.ok);
+    });
   sim
     .command("vm-stop", { hidden: true })
     .requiredOption("--name <name>")

@@ -90,35 +90,31 @@ function toConnection(raw: Record<string, unknown>): SshConnection {
   };
 }
 
-/** One SSH connection per host (and jump host pair), reused by its steps, counted for the benchmark. */
+/**
+ * The steps' SSH connections: one per step, as pulumi-command dials anew for every command it runs
+ * (provider/pkg/provider/remote/commandOutputs.go, v1.2.1, run(): Connection.Dial), with the step's own dial budget.
+ * So a step that follows a reboot waits for the host as the real one would, and never finds an old connection.
+ * Counted per host for the benchmark.
+ */
 class Sessions {
-  private readonly open = new Map<string, Promise<SshSession>>();
+  private readonly live = new Set<SshSession>();
   readonly opened: Record<string, number> = {};
 
-  get(conn: SshConnection, label: string): Promise<SshSession> {
-    const key = `${conn.proxy?.host ?? ""}>${conn.user}@${conn.host}:${conn.port ?? 22}:${conn.hostKey ?? ""}`;
-    let s = this.open.get(key);
-    if (s === undefined) {
-      this.opened[label] = (this.opened[label] ?? 0) + 1;
-      s = openSession(conn, { label });
-      s.catch(() => this.open.delete(key));
-      this.open.set(key, s);
-    }
+  async get(conn: SshConnection, label: string): Promise<SshSession> {
+    this.opened[label] = (this.opened[label] ?? 0) + 1;
+    const s = await openSession(conn, { label });
+    this.live.add(s);
     return s;
   }
 
-  /** Forgets a session that failed mid-command, so the next step dials again. */
-  drop(conn: SshConnection): void {
-    for (const [k, s] of this.open)
-      if (k.includes(`@${conn.host}:`)) {
-        void s.then((x) => x.dispose()).catch(() => undefined);
-        this.open.delete(k);
-      }
+  async release(s: SshSession): Promise<void> {
+    this.live.delete(s);
+    await s.dispose().catch(() => undefined);
   }
 
   async closeAll(): Promise<void> {
-    await Promise.all([...this.open.values()].map((s) => s.then((x) => x.dispose()).catch(() => undefined)));
-    this.open.clear();
+    await Promise.all([...this.live].map((s) => s.dispose().catch(() => undefined)));
+    this.live.clear();
   }
 }
 
@@ -132,6 +128,11 @@ export interface UpOptions {
   cutAt?: string;
   /** Run every step's create again, even one whose inputs are unchanged (each must then report unchanged). */
   rerun?: boolean;
+  /**
+   * (up() only) Give up after this long, as an operator would stop a `pulumi up` that hangs: the run is killed and
+   * fails with "timed out". pulumi-command itself has no limit.
+   */
+  timeoutMs?: number;
 }
 
 function hostOf(name: string): string {
@@ -197,24 +198,34 @@ export async function upInProcess(opts: UpOptions = {}): Promise<EngineResult> {
       opts.onStep?.("start", req.name);
       const startMs = Date.now() - t0;
       let result;
+      // stdout and stderr as they arrived, which pulumi-command's error quotes in full.
+      let both = "";
+      let session: SshSession | undefined;
       try {
-        const session = await sessions.get(conn, host);
+        session = await sessions.get(conn, host);
         // Fault injection: cut the host's connections while the step runs (300 ms in: a measurement takes longer).
         const timer = opts.cutAt === req.name ? setTimeout(() => cutConnections(host), CUT_AFTER_MS) : undefined;
         try {
-          result = await session.exec(inputs.create, { stdin: inputs.stdin });
+          result = await session.exec(inputs.create, {
+            stdin: inputs.stdin,
+            onStdout: (d) => (both += d),
+            onStderr: (d) => (both += d),
+          });
         } finally {
           clearTimeout(timer);
         }
       } catch (err) {
-        sessions.drop(conn);
+        if (session) void sessions.release(session);
         unfinished(req.name);
         throw new StepError(`step ${req.name} on host ${host}: ${(err as Error).message}`);
       }
+      void sessions.release(session);
       if (result.code !== 0) {
         unfinished(req.name);
+        // As pulumi-command words it (commandOutputs.go, v1.2.1, lines 77-101): the exit, the command line and all
+        // of stdout and stderr, whatever `logging` says. A step that printed a secret before failing shows it here.
         throw new StepError(
-          `step ${req.name} on host ${host} failed (exit ${result.code}):\n${result.stderr.trim().split("\n").slice(-8).join("\n")}`,
+          `step ${req.name} on host ${host} failed (exit ${result.code}): running ${JSON.stringify(inputs.create)}:\n${both}`,
         );
       }
       const done = outcome(result.stdout, req.name, host);
@@ -301,6 +312,14 @@ export function up(opts: UpOptions = {}): Promise<EngineResult> {
   if (opts.rerun) args.push("--rerun");
   return new Promise((resolve, reject) => {
     const child = spawn("node", args, { stdio: ["ignore", "ignore", "pipe"] });
+    let timedOut = false;
+    const timer =
+      opts.timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            timedOut = true;
+            child.kill("SIGKILL");
+          }, opts.timeoutMs);
     let buffer = "";
     let stderr = "";
     child.stderr.on("data", (d: Buffer) => {
@@ -315,7 +334,12 @@ export function up(opts: UpOptions = {}): Promise<EngineResult> {
       }
     });
     child.on("close", () => {
+      clearTimeout(timer);
       let out: { result?: EngineResult; error?: string; ran?: StepRun[] } = {};
+      if (timedOut) {
+        fs.rmSync(path.dirname(resultFile), { recursive: true, force: true });
+        return reject(new RunError(`timed out after ${(opts.timeoutMs ?? 0) / 1000} s: the run hangs`, []));
+      }
       try {
         out = JSON.parse(fs.readFileSync(resultFile, "utf8"));
       } catch {
@@ -365,7 +389,7 @@ async function runDelete(
   const startMs = Date.now() - t0;
   const host = hostOf(a.name);
   const session = await sessions.get(a.connection, host);
-  const r = await session.exec(a.delete, { stdin: a.stdin });
+  const r = await session.exec(a.delete, { stdin: a.stdin }).finally(() => sessions.release(session));
   if (r.code !== 0) throw new StepError(`delete of ${a.name} failed (exit ${r.code}): ${r.stderr.trim()}`);
   const { changed, detail, line } = outcome(r.stdout, `${a.name} (delete)`, host);
   onStep?.("end", a.name, line);

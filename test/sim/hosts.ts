@@ -117,15 +117,17 @@ export function bootScript(host: {
     (d) =>
       `mkdir -p ${dir}/upper${d} ${dir}/work${d} && mount -t overlay overlay -o lowerdir=${d},upperdir=${dir}/upper${d},workdir=${dir}/work${d} ${d}`,
   ).join("\n");
-  const doubles = ["incus", "k3s-install.sh", "k3s"];
+  const doubles = ["incus", "k3s-install.sh", "k3s", "systemctl", "journalctl", "reboot"];
   if (host.arch === "arm64") doubles.push("uname");
-  if (host.board === "jetson") doubles.push("nvidia-smi", "nvidia-ctk", "nvidia-container-runtime");
+  // nvidia-container-runtime is not on PATH: JetPack installs it in /usr/bin, where k3s looks (below).
+  if (host.board === "jetson") doubles.push("nvidia-smi", "nvidia-ctk");
   if (host.vm) doubles.push("cloud-init");
   const sudoers = host.sudoPassword ? `${host.user} ALL=(ALL) ALL` : `${host.user} ALL=(ALL) NOPASSWD:ALL`;
   return `set -euo pipefail
 mount --make-rprivate /
 ${overlays}
-mount -t tmpfs tmpfs /run && mkdir -p /run/sshd /run/lock /run/zfs
+# /run survives a restart of sshd (restartHost) as it would on a real host; a reboot empties it (rebootHost).
+mkdir -p ${dir}/run && mount --bind ${dir}/run /run && mkdir -p /run/sshd /run/lock /run/zfs
 # The doubles: visible only on the sim hosts, first on PATH for SSH sessions and for sudo.
 mkdir -p ${DOUBLES_MOUNT}/bin ${DOUBLES_MOUNT}/doubles
 mount --bind ${DOUBLES} ${DOUBLES_MOUNT}/doubles && mount -o remount,bind,ro ${DOUBLES_MOUNT}/doubles
@@ -162,7 +164,8 @@ Subsystem sftp internal-sftp
 MaxStartups 100:30:200
 MaxSessions 100
 EOF
-${host.board === "raspberry-pi" ? `mkdir -p /boot/firmware && [ -f /boot/firmware/cmdline.txt ] || echo "console=serial0,115200 console=tty1 root=PARTUUID=0b2b1b9e-02 rootfstype=ext4 fsck.repair=yes rootwait" > /boot/firmware/cmdline.txt` : ""}
+${host.board === "raspberry-pi" ? piBoot() : ""}
+${host.board === "jetson" ? jetsonBoot(dir) : ""}
 ${
   host.zfsPool
     ? `# The real ZFS CLI (zfs-fuse) with a file-backed pool, like an Incus pool (mountpoint=none).
@@ -172,8 +175,36 @@ for i in $(seq 100); do [ -S /run/zfs/zfs_socket ] && break; sleep 0.1; done
 zpool import -d ${dir} ${host.zfsPool} >/dev/null 2>&1 || zpool create -f -m none ${host.zfsPool} ${dir}/pool.img`
     : ""
 }
+# The services enabled on this host start at boot, as multi-user.target's (k3s after a reboot).
+${DOUBLES_MOUNT}/bin/systemctl --boot || true
 exec ${host.slowDiskUs ? `strace -f -o /dev/null -e trace=fdatasync -e inject=fdatasync:delay_exit=${host.slowDiskUs} ` : ""}/usr/sbin/sshd -D -f /etc/ssh/sshd_config_sim -E /run/sshd.log
 `;
+}
+
+/**
+ * The Raspberry Pi's kernel enables the memory cgroup only when its command line says cgroup_enable=memory (k3s
+ * docs, "Raspberry Pi"; k3s-io/k3s install.sh, service_enable_and_start(): "Failed to find memory cgroup, you may
+ * need to add ..."). This "kernel" reads cmdline.txt at each boot: without the flag, the host sees no memory
+ * controller in /sys/fs/cgroup/cgroup.controllers nor in /proc/cgroups, so the provisioner must reboot it.
+ */
+function piBoot(): string {
+  return `mkdir -p /boot/firmware && [ -f /boot/firmware/cmdline.txt ] || echo "console=serial0,115200 console=tty1 root=PARTUUID=0b2b1b9e-02 rootfstype=ext4 fsck.repair=yes rootwait" > /boot/firmware/cmdline.txt
+if ! grep -qw cgroup_enable=memory /boot/firmware/cmdline.txt; then
+  mkdir -p /run/testbed-sim-kernel
+  if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
+    tr ' ' '\\n' < /sys/fs/cgroup/cgroup.controllers | grep -vx memory | tr '\\n' ' ' > /run/testbed-sim-kernel/cgroup.controllers
+    mount --bind /run/testbed-sim-kernel/cgroup.controllers /sys/fs/cgroup/cgroup.controllers
+  fi
+  awk '$1 == "memory" { $4 = 0 } { print }' /proc/cgroups > /run/testbed-sim-kernel/cgroups
+  mount --bind /run/testbed-sim-kernel/cgroups /proc/cgroups
+fi`;
+}
+
+/** JetPack installs the NVIDIA container runtime in /usr/bin, one of the two places k3s looks (see the k3s double). */
+function jetsonBoot(dir: string): string {
+  return `mkdir -p ${dir}/upper/usr/bin ${dir}/work/usr/bin
+mount -t overlay overlay -o lowerdir=/usr/bin,upperdir=${dir}/upper/usr/bin,workdir=${dir}/work/usr/bin /usr/bin
+[ -e /usr/bin/nvidia-container-runtime ] || ln -s ${DOUBLES_MOUNT}/doubles/nvidia-container-runtime /usr/bin/nvidia-container-runtime`;
 }
 
 /** Waits until something accepts TCP on address:22 inside the namespace. */
@@ -211,6 +242,7 @@ ${network.gateway ? `ip -n ${host.netns} route add default via ${network.gateway
 ${(network.routes ?? []).map((r) => `ip -n ${host.netns} route add ${r}`).join("\n")}`);
   host.links = [hostSide];
   network.extra?.();
+  fs.rmSync(path.join(dir, "run"), { recursive: true, force: true });
   fs.writeFileSync(path.join(dir, "boot.json"), JSON.stringify(boot));
   boot_(host, boot);
   return host;
@@ -244,9 +276,9 @@ function boot_(host: SimHost, boot: BootOptions): void {
 }
 
 /**
- * Restarts a host's sshd (its overlays, users and host key persist), optionally with a fault: a slow disk, or a
- * new SSH host key (as after a reinstall). Daemons started on it (the k3s double) keep running, as the services
- * a real reboot would restart.
+ * Restarts a host's sshd (its overlays, users, host key and /run persist), optionally with a fault: a slow disk, or
+ * a new SSH host key (as after a reinstall). Services started on it (the k3s double) keep running, and are started
+ * again if they were stopped (stopHost: a host that lost power). rebootHost is the real reboot.
  */
 export function restartHost(name: string, faults: { slowDiskUs?: number; newHostKey?: boolean } = {}): SimHost {
   const state = loadState();
@@ -371,7 +403,8 @@ export function startVm(opts: { name: string; address?: string; user: string; au
     if (existing) return undefined;
     const used = new Set(state.hosts.map((h) => h.address));
     let address = opts.address;
-    for (let i = 20; address === undefined && i < 250; i++) if (!used.has(`198.19.0.${i}`)) address = `198.19.0.${i}`;
+    // Incus' DHCP range here starts at .100, clear of the static addresses a stack gives its VMs (.20, .21, ...).
+    for (let i = 100; address === undefined && i < 250; i++) if (!used.has(`198.19.0.${i}`)) address = `198.19.0.${i}`;
     if (address === undefined) throw new Error("sim: no free VM address in 198.19.0.0/24");
     const h: SimHost = {
       name: opts.name,
@@ -462,6 +495,36 @@ export function stopVm(name: string): void {
   sh(`ip netns del ${h.netns} 2>/dev/null || true`);
   fs.rmSync(path.join(SIM_DIR, "hosts", name), { recursive: true, force: true });
   withStateLock(() => saveState({ hosts: loadState().hosts.filter((x) => x.name !== name) }));
+}
+
+/** How long a rebooting sim host answers nothing (a Raspberry Pi takes 30-60 s; the sim keeps runs short). */
+export const REBOOT_DOWN_S = 6;
+
+/**
+ * The reboot double's other half, run from the root namespaces: the host goes down (every process of it ends), stays
+ * down REBOOT_DOWN_S seconds, then boots again with its overlays (its disk) as they were.
+ */
+export function rebootHost(name: string, downSeconds = REBOOT_DOWN_S): SimHost {
+  stopHost(name);
+  spawnSync("sleep", [String(downSeconds)]);
+  const host = loadState().hosts.find((h) => h.name === name);
+  if (!host) throw new Error(`sim: no host ${name}`);
+  const dir = path.join(SIM_DIR, "hosts", name);
+  fs.appendFileSync(path.join(dir, "reboots"), `${new Date().toISOString()}\n`);
+  fs.rmSync(path.join(dir, "run"), { recursive: true, force: true });
+  boot_(host, JSON.parse(fs.readFileSync(path.join(dir, "boot.json"), "utf8")) as BootOptions);
+  // VMs may be launched meanwhile (the Incus double writes the host list too): only this host's entry changes.
+  withStateLock(() => {
+    const state = loadState();
+    saveState({ hosts: state.hosts.map((h) => (h.name === name ? host : h)) });
+  });
+  return host;
+}
+
+/** How many times a host was rebooted by the reboot double. */
+export function rebootsOf(name: string): number {
+  const file = path.join(SIM_DIR, "hosts", name, "reboots");
+  return fs.existsSync(file) ? fs.readFileSync(file, "utf8").split("\n").filter(Boolean).length : 0;
 }
 
 /** Stops one host (used by the "host down" fault) without forgetting it: nothing of it keeps running. */

@@ -48,15 +48,18 @@ async function failingUp(opts: Parameters<typeof up>[0] = {}): Promise<{ error: 
   return { error, ran };
 }
 
+/** Steps of the sim stack (`testbed plan --stack sim` lists them). */
+const STEPS = 25;
+
 /**
  * After a fault is cleared, a re-run must converge: it succeeds, and running every step once more (not only those
  * Pulumi would re-run) changes nothing, as on hosts a clean run left.
  */
 async function expectConverges(): Promise<void> {
   const r = await up();
-  expect(r.steps).toHaveLength(22);
+  expect(r.steps).toHaveLength(STEPS);
   const again = await up({ rerun: true });
-  expect(again.steps.map((s) => s.op)).toEqual(Array(22).fill("update"));
+  expect(again.steps.map((s) => s.op)).toEqual(Array(STEPS).fill("update"));
   expect(again.steps.filter((s) => s.changed).map((s) => s.name)).toEqual([]);
 }
 
@@ -84,7 +87,7 @@ describe.runIf(simAvailable())("the simulated testbed, end to end", () => {
     const r = await up();
     firstOutputs = r.outputs;
     const names = r.steps.map((s) => s.name);
-    expect(names).toHaveLength(22);
+    expect(names).toHaveLength(STEPS);
     expect(new Set(r.steps.map((s) => s.op))).toEqual(new Set(["create"]));
     for (const host of ["nuc", "pi", "jetson", "k3s-cp", "karmada-host"]) expect(names).toContain(`${host}/reachable`);
     // Order: tuning after the first measurement, gates after tuning, k3s server after its gate, agents after it.
@@ -120,7 +123,7 @@ describe.runIf(simAvailable())("the simulated testbed, end to end", () => {
     const before = overlaySnapshot();
     // Unchanged inputs: Pulumi runs no step and opens no connection; the outputs are those of the first up.
     const same = await up();
-    expect(same.steps.map((s) => s.op)).toEqual(Array(22).fill("same"));
+    expect(same.steps.map((s) => s.op)).toEqual(Array(STEPS).fill("same"));
     expect(same.sessionsPerHost).toEqual({});
     expect(same.outputs).toEqual(firstOutputs);
     expect(overlaySnapshot()).toEqual(before);
@@ -360,7 +363,9 @@ describe.runIf(simAvailable())("the simulated testbed, end to end", () => {
     await open.dispose();
     expect(processesIn(namespaces)).toEqual([]);
     expect(spawnSync("ip", ["netns", "list"], { encoding: "utf8" }).stdout).not.toMatch(/tbs-/);
-    expect(spawnSync("pgrep", ["-f", "sshd_config_sim|zfs-fuse --pidfile .*\\.sim|k3s-double"]).status).toBe(1);
+    expect(
+      spawnSync("pgrep", ["-f", "sshd_config_sim|zfs-fuse --pidfile .*\\.sim|testbed-sim/doubles/k3s"]).status,
+    ).toBe(1);
     expect(spawnSync("ip", ["link", "show", "tbsim0"]).status).not.toBe(0);
     expect(spawnSync("sh", ["-c", "grep -c '/.sim/' /proc/mounts"], { encoding: "utf8" }).stdout.trim()).toBe("0");
   });
