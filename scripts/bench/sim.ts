@@ -13,9 +13,9 @@ const s = (ms: number) => (ms / 1000).toFixed(1);
  */
 export async function benchSim(log: (line: string) => void): Promise<Record<string, unknown>> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const hosts = require("../../test/sim/hosts") as typeof import("../../test/sim/hosts");
+  const hosts = require("../sim/hosts") as typeof import("../sim/hosts");
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const engine = require("../../test/sim/engine") as typeof import("../../test/sim/engine");
+  const engine = require("../sim/engine") as typeof import("../sim/engine");
 
   const fresh = async () => {
     await engine.destroy().catch(() => undefined);

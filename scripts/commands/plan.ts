@@ -42,7 +42,7 @@ export function register(program: Command): void {
     try {
       // Pulumi's SDK takes over a second to load: only the commands that run the program load it.
       // eslint-disable-next-line @typescript-eslint/no-require-imports
-      const { runProgram } = require("../lib/mockRun") as typeof import("../lib/mockRun");
+      const { runProgram } = require("../lib/programRunner") as typeof import("../lib/programRunner");
       const { resources } = await runProgram({ stack, config: raw, projectDir: PROJECT_DIR, preview: true });
       steps = planSteps(resources);
     } finally {

@@ -3,7 +3,7 @@ import type { Command } from "commander";
 import { CliError, EXIT, finish } from "../cli";
 
 /**
- * `testbed sim ...`: the simulated testbed (test/sim). It is a development tool: it needs root, iproute2,
+ * `testbed sim ...`: the simulated testbed (scripts/sim). It is a development tool: it needs root, iproute2,
  * openssh-server, zfs-fuse (scripts/setup-sim-host.sh installs them), and it is not shipped to real hosts.
  */
 export function register(program: Command): void {
@@ -15,11 +15,11 @@ export function register(program: Command): void {
   };
   // Loaded lazily: the test/ tree is a development dependency of this command only.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const hosts = () => require("../../test/sim/hosts") as typeof import("../../test/sim/hosts");
+  const hosts = () => require("../sim/hosts") as typeof import("../sim/hosts");
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const engine = () => require("../../test/sim/engine") as typeof import("../../test/sim/engine");
+  const engine = () => require("../sim/engine") as typeof import("../sim/engine");
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const pulumiEngine = () => require("../lib/pulumiEngine") as typeof import("../lib/pulumiEngine");
+  const pulumiEngine = () => require("../sim/pulumiEngine") as typeof import("../sim/pulumiEngine");
   const pulumiCli = () => {
     const found = pulumiEngine().findPulumi();
     if ("missing" in found) throw new CliError(found.missing);
@@ -123,7 +123,7 @@ export function register(program: Command): void {
       finish(status.every((s) => s.answersSsh) ? EXIT.ok : EXIT.verdict);
     });
 
-  // One engine run in its own process (test/sim/engine.ts up()); progress as STEP lines on stderr.
+  // One engine run in its own process (scripts/sim/engine.ts up()); progress as STEP lines on stderr.
   sim
     .command("engine-run", { hidden: true })
     .requiredOption("--result <file>")

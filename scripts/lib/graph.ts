@@ -1,4 +1,4 @@
-import type { RecordedResource } from "./mockRun";
+import type { RecordedResource } from "./programRunner";
 
 /** A step of the plan: a resource `pulumi up` would create (components are only grouping, not steps). */
 export interface PlanStep {

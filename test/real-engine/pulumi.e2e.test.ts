@@ -3,7 +3,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { simAvailable } from "../sim/helpers";
-import { loadState, overlayFiles, simDown, simUp } from "../sim/hosts";
+import { loadState, overlayFiles, simDown, simUp } from "../../scripts/sim/hosts";
 import {
   PULUMI_DIR,
   destroy,
@@ -13,7 +13,7 @@ import {
   simStackHasResources,
   stackOutputs,
   up,
-} from "../../scripts/lib/pulumiEngine";
+} from "../../scripts/sim/pulumiEngine";
 
 /**
  * The real Pulumi engine (CLI, Node.js language host, pulumi-resource-command with its own Go SSH client) on the

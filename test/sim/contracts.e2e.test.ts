@@ -2,14 +2,23 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadStackSpec, remoteRunner } from "../../scripts/lib/hosts";
-import { type RunError, destroy, up } from "./engine";
+import { type RunError, destroy, up } from "../../scripts/sim/engine";
 import { simAvailable, simStackWith } from "./helpers";
-import { REBOOT_DOWN_S, SIM_DIR, SIM_STACK, loadState, overlayFiles, rebootsOf, simDown, simUp } from "./hosts";
+import {
+  REBOOT_DOWN_S,
+  SIM_DIR,
+  SIM_STACK,
+  loadState,
+  overlayFiles,
+  rebootsOf,
+  simDown,
+  simUp,
+} from "../../scripts/sim/hosts";
 
 /**
  * Issue 15: where the real tools (k3s's installer and agent, systemd, the Incus VM agent, pulumi-command) behave
  * differently from what the provisioner assumed. Each test runs the real program against doubles that behave as
- * those tools do (test/sim/doubles, each citing its source), on one simulated testbed, in order.
+ * those tools do (scripts/sim/doubles, each citing its source), on one simulated testbed, in order.
  */
 
 /** The edge cluster keeps its data outside k3s' default data dir: its uninstalls must be told where. */

@@ -1,6 +1,6 @@
 import { etcdStopScript, etcdUnderLoadScript } from "../../scripts/bench/etcdLoad";
 import { type ScriptRunner, loadStackSpec, remoteRunner } from "../../scripts/lib/hosts";
-import { SIM_STACK } from "./hosts";
+import { SIM_STACK } from "../../scripts/sim/hosts";
 
 /** Where the proof's etcd keeps its data and log on the host. */
 export const PROOF_DIR = "/var/lib/testbed-proof";

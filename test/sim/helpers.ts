@@ -3,7 +3,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { parse, stringify } from "yaml";
-import { SIM_STACK, overlayFiles, loadState } from "./hosts";
+import { SIM_STACK, overlayFiles, loadState } from "../../scripts/sim/hosts";
 
 /** Root, namespaces and the Debian tools the sim needs (CI installs them; elsewhere the sim tests are skipped). */
 export function simAvailable(): boolean {

@@ -3,12 +3,21 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { SECRET_MASK } from "../../scripts/lib/mockRun";
+import { SECRET_MASK } from "../../scripts/lib/programRunner";
 import { gate } from "../../components/disk/gate";
-import { destroy, up } from "./engine";
+import { destroy, up } from "../../scripts/sim/engine";
 import { etcdLog, startEtcd, stopEtcd } from "./etcdProof";
 import { overlaySnapshot, simAvailable, simStackWith } from "./helpers";
-import { loadState, overlayFiles, pinCurrentHostKey, restartHost, simDown, simStatus, simUp, stopHost } from "./hosts";
+import {
+  loadState,
+  overlayFiles,
+  pinCurrentHostKey,
+  restartHost,
+  simDown,
+  simStatus,
+  simUp,
+  stopHost,
+} from "../../scripts/sim/hosts";
 import { connectionOf, loadStackSpec } from "../../scripts/lib/hosts";
 import { openSession } from "../../components/remote/session";
 

@@ -43,7 +43,7 @@ export interface NewResourceRequest extends RecordedResource {
   registered(): RecordedResource[];
 }
 
-export interface MockRunOptions {
+export interface ProgramRunOptions {
   stack: string;
   /** Raw values of the `testbed:*` settings (as readStackConfig or Pulumi's config returns them). */
   config: Record<string, unknown>;
@@ -58,7 +58,7 @@ export interface MockRunOptions {
   newResource?: (req: NewResourceRequest) => Promise<{ id?: string; state: Record<string, unknown> }>;
 }
 
-export interface MockRunResult {
+export interface ProgramRunResult {
   resources: RecordedResource[];
   /** Stack outputs, with every secret one replaced by SECRET_MASK (as `pulumi stack output` shows them). */
   outputs: Record<string, unknown>;
@@ -117,7 +117,7 @@ async function holdsSecret(v: unknown, depth = 0): Promise<boolean> {
   return false;
 }
 
-export async function runProgram(opts: MockRunOptions): Promise<MockRunResult> {
+export async function runProgram(opts: ProgramRunOptions): Promise<ProgramRunResult> {
   const projectDir = opts.projectDir ?? path.resolve(__dirname, "../..");
   const resources: RecordedResource[] = [];
   const pending = new Map<string, RecordedResource>();

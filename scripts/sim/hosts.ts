@@ -244,12 +244,12 @@ ${(network.routes ?? []).map((r) => `ip -n ${host.netns} route add ${r}`).join("
   network.extra?.();
   fs.rmSync(path.join(dir, "run"), { recursive: true, force: true });
   fs.writeFileSync(path.join(dir, "boot.json"), JSON.stringify(boot));
-  boot_(host, boot);
+  startBootScript(host, boot);
   return host;
 }
 
 /** Runs a host's boot script in a fresh mount namespace inside its network namespace, detached. */
-function boot_(host: SimHost, boot: BootOptions): void {
+function startBootScript(host: SimHost, boot: BootOptions): void {
   const dir = path.join(SIM_DIR, "hosts", host.name);
   fs.writeFileSync(path.join(dir, "boot.sh"), bootScript(boot));
   const out = fs.openSync(path.join(dir, "boot.log"), "w");
@@ -288,7 +288,7 @@ export function restartHost(name: string, faults: { slowDiskUs?: number; newHost
   const dir = path.join(SIM_DIR, "hosts", name);
   if (faults.newHostKey) fs.rmSync(path.join(dir, "upper/etc/ssh/ssh_host_ed25519_key"), { force: true });
   const boot = JSON.parse(fs.readFileSync(path.join(dir, "boot.json"), "utf8")) as BootOptions;
-  boot_(host, { ...boot, slowDiskUs: faults.slowDiskUs });
+  startBootScript(host, { ...boot, slowDiskUs: faults.slowDiskUs });
   // The pinned key (.sim/hostkeys) is left alone: a new host key must be noticed, not silently trusted.
   saveState(state);
   return host;
@@ -512,7 +512,7 @@ export function rebootHost(name: string, downSeconds = REBOOT_DOWN_S): SimHost {
   const dir = path.join(SIM_DIR, "hosts", name);
   fs.appendFileSync(path.join(dir, "reboots"), `${new Date().toISOString()}\n`);
   fs.rmSync(path.join(dir, "run"), { recursive: true, force: true });
-  boot_(host, JSON.parse(fs.readFileSync(path.join(dir, "boot.json"), "utf8")) as BootOptions);
+  startBootScript(host, JSON.parse(fs.readFileSync(path.join(dir, "boot.json"), "utf8")) as BootOptions);
   // VMs may be launched meanwhile (the Incus double writes the host list too): only this host's entry changes.
   withStateLock(() => {
     const state = loadState();
