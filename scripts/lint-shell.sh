@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# shellcheck on every shell file in the repository: the steps' .sh files, their rendered programs pinned by the
+# Runs shellcheck on every shell file in the repository: the steps' .sh files, their rendered programs pinned by the
 # snapshot tests (__snapshots__/*.sh), the sim's doubles and the setup scripts (CONTRIBUTING.md, "Steps are
 # scripts, and scripts are data"). Files are found by extension or by a sh/bash shebang.
 set -euo pipefail
