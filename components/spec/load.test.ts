@@ -254,6 +254,11 @@ describe("loadSpec on bad input: every error, each naming its field, the value a
       ["diskGate.warnMs: 200 must be below diskGate.failMs (100)"],
     ],
     [
+      "a measurement too small to have a p99 (the floor disk-check keeps too)",
+      (s) => (s.diskGate = { sizeMiB: 0.0625 }),
+      ["diskGate.sizeMiB: 0.0625 must be at least 0.25 MiB: below ~100 syncs a p99 is only the slowest write"],
+    ],
+    [
       "a Karmada member that does not exist",
       (s) => s.karmada.members.push("cloud"),
       ['karmada.members.1: "cloud" is not a cluster of this spec (known: "mgmt", "edge")'],

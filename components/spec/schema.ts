@@ -4,6 +4,7 @@ import {
   DEFAULT_FAIL_P99_MS,
   DEFAULT_FIO_SIZE_MIB,
   DEFAULT_WARN_P99_MS,
+  MIN_FIO_SIZE_MIB,
 } from "../disk/thresholds";
 
 /** The k3s release the original testbed ran (mlsysops-framework orchestrators/k3s-install.yml). */
@@ -175,8 +176,14 @@ export const diskGateSchema = z
   .object({
     warnMs: z.number().positive().default(DEFAULT_WARN_P99_MS),
     failMs: z.number().positive().default(DEFAULT_FAIL_P99_MS),
-    /** MiB written by each measurement (fractions allowed: tests use 64 KiB). */
-    sizeMiB: z.number().positive().default(DEFAULT_FIO_SIZE_MIB),
+    /** MiB written by each measurement (fractions allowed, down to the floor disk-check keeps too). */
+    sizeMiB: z
+      .number()
+      .min(
+        MIN_FIO_SIZE_MIB,
+        `must be at least ${MIN_FIO_SIZE_MIB} MiB: below ~100 syncs a p99 is only the slowest write`,
+      )
+      .default(DEFAULT_FIO_SIZE_MIB),
     /** Wall-clock limit of each measurement, in seconds; a run it stops is judged on the syncs it made. */
     budgetSeconds: z.number().positive().default(DEFAULT_BUDGET_SECONDS),
     /** Hosts whose failing disk is accepted anyway (the install goes on with a warning). */
