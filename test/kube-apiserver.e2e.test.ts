@@ -10,6 +10,7 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import {
+  ADVERTISE_ADDRESS,
   KUBE_APISERVER_VERSION,
   type KubeApiServer,
   kubeApiServerBinary,
@@ -76,6 +77,17 @@ describe.skipIf(!present)(
           .on("error", reject),
       );
       expect(anonymous).toBe(401);
+    });
+
+    it("publishes itself in the kubernetes Service's Endpoints, which reject a loopback address", async () => {
+      // The endpoint reconciler writes them shortly after /readyz; bounded wait.
+      let endpoints = await api.request("GET", "/api/v1/namespaces/default/endpoints/kubernetes");
+      for (let i = 0; i < 60 && endpoints.status === 404; i++) {
+        await new Promise((r) => setTimeout(r, 250));
+        endpoints = await api.request("GET", "/api/v1/namespaces/default/endpoints/kubernetes");
+      }
+      expect(endpoints.status).toBe(200);
+      expect(endpoints.body.subsets[0].addresses).toEqual([{ ip: ADVERTISE_ADDRESS }]);
     });
 
     it("accepts the vAccel pipeline as the program builds it, then the backend switch as a replace", async () => {

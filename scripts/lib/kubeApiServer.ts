@@ -34,6 +34,12 @@ const STOP_TIMEOUT_MS = 15_000;
  * 198.18.0.0/15 benchmarking block the tests keep to.
  */
 export const SERVICE_CLUSTER_IP_RANGE = "198.19.240.0/24";
+/**
+ * The address the API server publishes in the `kubernetes` Service's Endpoints. Nothing here connects to it (clients
+ * use 127.0.0.1), but it may not be loopback: the Endpoints validation rejects 127.0.0.0/8 and the API server then
+ * logs "unable to sync kubernetes service" every 10 s. An address of the 198.18.0.0/15 block, never routed here.
+ */
+export const ADVERTISE_ADDRESS = "198.18.255.254";
 /** The user the static token authenticates; system:masters passes RBAC for everything, as a k3s admin does. */
 export const ADMIN_USER = "testbed-admin";
 
@@ -57,6 +63,8 @@ export interface StartOptions {
   etcd?: string;
   /** Bound on the wait for /readyz, in ms. Defaults to READY_TIMEOUT_MS. */
   readyTimeoutMs?: number;
+  /** Published in the `kubernetes` Service's Endpoints (a sim host's address, say). Defaults to ADVERTISE_ADDRESS. */
+  advertiseAddress?: string;
 }
 
 export interface ApiResponse {
@@ -280,12 +288,12 @@ export function kubeconfigText(url: string, caPem: string, token: string): strin
 }
 
 /** kube-apiserver's command line: nothing secret on it, the token and keys are files in the state directory. */
-export function apiServerArgs(dir: string, etcdUrl: string, port: number): string[] {
+export function apiServerArgs(dir: string, etcdUrl: string, port: number, advertise = ADVERTISE_ADDRESS): string[] {
   const f = (name: string) => path.join(dir, name);
   return [
     `--etcd-servers=${etcdUrl}`,
     "--bind-address=127.0.0.1",
-    "--advertise-address=127.0.0.1",
+    `--advertise-address=${advertise}`,
     `--secure-port=${port}`,
     `--cert-dir=${f("certs")}`,
     `--tls-cert-file=${f("apiserver.crt")}`,
@@ -389,7 +397,7 @@ export async function startKubeApiServer(opts: StartOptions = {}): Promise<KubeA
       });
 
     const apiLog = path.join(dir, "kube-apiserver.log");
-    const apiserver = startProcess(binary, apiServerArgs(dir, etcdUrl, apiPort), apiLog);
+    const apiserver = startProcess(binary, apiServerArgs(dir, etcdUrl, apiPort, opts.advertiseAddress), apiLog);
     children.push(apiserver);
     await waitFor("kube-apiserver", apiserver, apiLog, opts.readyTimeoutMs ?? READY_TIMEOUT_MS, async () => {
       const r = await request("GET", "/readyz");
