@@ -66,7 +66,7 @@ describe("K3sCluster", () => {
     // (k3s-uninstall.sh) would run after the new install. No step of the cluster may have any.
     for (const r of created.filter((x) => x.type === "command:remote:Command"))
       expect([r.name, r.inputs.triggers]).toEqual([r.name, undefined]);
-    expect(JSON.stringify(server!.inputs.stdin)).toContain("disk gates on this host: pass, warn");
+    expect(JSON.stringify(server!.inputs.stdin)).toContain("readonly -a gates=(pass warn)");
   });
 });
 
@@ -86,7 +86,7 @@ describe("K3sCluster's steps around the agents", () => {
     expect(dials(memory)).toBe(REBOOT_DIAL_ERROR_LIMIT);
     expect(dials(created.find((r) => r.name === "pi/cgroups"))).toBe(10);
     const node = created.find((r) => r.name === "k3s-cp/k3s-node-pi");
-    expect(JSON.stringify(node?.inputs.stdin)).toContain("delete secret pi.node-password.k3s");
+    expect(JSON.stringify(node?.inputs.stdin)).toContain("readonly node_password_secret=pi.node-password.k3s");
   });
 });
 

@@ -1,6 +1,6 @@
 import { utils } from "ssh2";
 import type { HostSpec, VmSpec } from "../spec";
-import { type InlineStepScript, shq } from "../remote/script";
+import { type StepScript, readShellFile, shq } from "../remote/script";
 
 /** How long a launch waits for the VM's agent and cloud-init: 60 tries, 5 s apart (Ubuntu VMs boot in ~30-90 s). */
 export const VM_READY_ATTEMPTS = 60;
@@ -58,54 +58,30 @@ export function cliFor(kind: "incus" | "lxd"): string {
 }
 
 /**
- * Launches the VM if it does not exist, waits until its agent answers and cloud-init is done, then prints
- * `incus list <vm> --format json` and the VM's SSH host key, read over the hypervisor's pinned connection, so
- * the VM's key is pinned without trusting the network. Delete removes the VM (and its disk) if it exists.
+ * The launch step (launch.sh): launches the VM if it does not exist, waits until its agent answers and cloud-init
+ * is done, then prints `incus list <vm> --format json` and the VM's SSH host key (as vmHostKeyCommand reads it),
+ * read over the hypervisor's pinned connection. Delete removes the VM (and its disk) if it exists.
  */
-export function launchScript(name: string, vm: VmSpec, kind: "incus" | "lxd", userData: string): InlineStepScript {
-  const cli = cliFor(kind);
-  const network = cloudInitNetworkConfig(vm);
-  const launch = [
-    `${cli} launch ${shq(vm.image)} ${shq(name)} --vm`,
-    `-c limits.cpu=${vm.cpus} -c limits.memory=${shq(vm.memory)}`,
-    `-d root,size=${shq(vm.disk)} -s ${shq(vm.storagePool)}`,
-    `--config=cloud-init.user-data="$user_data"`,
-    ...(network ? [`--config=cloud-init.network-config="$network_config"`] : []),
-  ].join(" ");
+export function launchScript(name: string, vm: VmSpec, kind: "incus" | "lxd", userData: string): StepScript {
   return {
-    create: `
-command -v ${cli} >/dev/null || fail "${cli} is not installed on this host (install Incus, or set hypervisor.kind)"
-user_data=${shq(userData)}
-${network ? `network_config=${shq(network)}` : ""}
-if ${cli} info ${shq(name)} >/dev/null 2>&1; then
-  state=unchanged
-else
-  ${launch} >&2
-  state=changed
-fi
-ready=no
-for i in $(seq 1 ${VM_READY_ATTEMPTS}); do
-  if ${cli} exec ${shq(name)} -- cloud-init status --wait >/dev/null 2>&1 \\
-    && ${cli} exec ${shq(name)} -- test -s /etc/ssh/ssh_host_ed25519_key.pub; then ready=yes; break; fi
-  echo "waiting for VM ${name} to finish booting (cloud-init), attempt $i/${VM_READY_ATTEMPTS}" >&2
-  sleep ${VM_READY_INTERVAL_S}
-done
-[ "$ready" = yes ] || fail "VM ${name} did not finish cloud-init within $((${VM_READY_ATTEMPTS} * ${VM_READY_INTERVAL_S})) s; see '${cli} console ${name} --show-log'"
-host_key="$(${vmHostKeyCommand(cli, name)})"
-instances="$(${cli} list ${shq(name)} --format json | tr -d '\\n')"
-output "{\\"hostKey\\":\\"$host_key\\",\\"instances\\":$instances}"
-$state "VM ${name} (${vm.cpus} CPU, ${vm.memory}, ${vm.disk} on pool ${vm.storagePool})"`,
-    delete: `
-if ${cli} info ${shq(name)} >/dev/null 2>&1; then
-  ${cli} delete ${shq(name)} --force >&2
-  changed "deleted VM ${name}"
-else
-  unchanged "VM ${name} already absent"
-fi`,
+    values: {
+      cli: cliFor(kind),
+      name,
+      image: vm.image,
+      cpus: vm.cpus,
+      memory: vm.memory,
+      disk: vm.disk,
+      storage_pool: vm.storagePool,
+      user_data: userData,
+      network_config: cloudInitNetworkConfig(vm) ?? "",
+      ready_attempts: VM_READY_ATTEMPTS,
+      ready_interval_s: VM_READY_INTERVAL_S,
+    },
+    body: readShellFile(__dirname, "launch.sh"),
   };
 }
 
-interface IncusInstance {
+export interface IncusInstance {
   name: string;
   config?: Record<string, string>;
   state?: {

@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { HostSpec } from "../spec";
 import { RemoteHost } from "../remote/host";
 import { parseResult } from "../remote/script";
-import { addressFromLaunch, cloudInitUserData, launchScript, publicKeyOf } from "./incus";
+import { type IncusInstance, addressFromLaunch, cloudInitUserData, launchScript, publicKeyOf } from "./incus";
 
 export interface VirtualMachineArgs {
   /** The VM's spec (kind "vm"). */
@@ -49,10 +49,17 @@ export class VirtualMachine extends pulumi.ComponentResource {
       parent: this,
       dependsOn: args.dependsOn,
     });
-    const launched = this.launch.stdout.apply((out) => {
-      const result = parseResult(out).output as { hostKey: string; instances: [] } | undefined;
-      if (result === undefined) throw new Error(`VM ${name}: the launch step printed no address or host key`);
-      return { address: addressFromLaunch(host, result), hostKey: result.hostKey };
+    // A bad launch (output that does not parse, no NIC by the VM's MAC, no address on it) is the launch step's
+    // error: a ResourceError tied to it, which Pulumi shows under that step, not as an unhandled exception.
+    const launch = this.launch;
+    const launched = launch.stdout.apply((out) => {
+      try {
+        const result = parseResult(out).output as { hostKey: string; instances: IncusInstance[] } | undefined;
+        if (result === undefined) throw new Error(`VM ${name}: the launch step printed no address or host key`);
+        return { address: addressFromLaunch(host, result), hostKey: result.hostKey };
+      } catch (err) {
+        throw new pulumi.ResourceError((err as Error).message, launch);
+      }
     });
     this.address = launched.address;
     this.hostKey = launched.hostKey;

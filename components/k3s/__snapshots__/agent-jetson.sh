@@ -1,0 +1,213 @@
+#!/usr/bin/env bash
+set -euo pipefail
+# testbed step: k3s-agent
+readonly host=jetson
+readonly cluster=edge
+readonly k3s_version=v1.31.6+k3s1
+readonly install_script_url=https://get.k3s.io
+readonly k3s_exec=agent
+readonly data_dir='/srv/k3s data'
+readonly config_file=/etc/rancher/k3s/config.yaml
+readonly ready_attempts=60
+readonly ready_interval_s=5
+readonly journal_lines=20
+readonly config='server: https://198.19.0.21:6443
+node-name: jetson
+token-file: /etc/rancher/k3s/token
+data-dir: /srv/k3s data
+node-ip: 198.18.0.11
+node-label:
+  - testbed.io/board=jetson
+  - testbed.io/arch=arm64
+  - testbed.io/site=lab
+default-runtime: nvidia'
+readonly token_file=/etc/rancher/k3s/token
+readonly token=K10abc::server:def
+readonly node_password_file=/etc/rancher/node/password
+readonly node_name=jetson
+readonly nvidia=true
+readonly containerd_config='/srv/k3s data/agent/etc/containerd/config.toml'
+readonly -a refused_when=('401 Unauthorized' 'Node password rejected')
+# shellcheck shell=bash
+# The prelude of every step program (components/remote/script.ts, stepProgram): result lines, failure, JSON.
+
+changed() { echo "TESTBED changed $*"; }
+unchanged() { echo "TESTBED unchanged $*"; }
+# output JSON: the step's values for later steps, one JSON document built with the json_* helpers below.
+output() { echo "TESTBED output $1"; }
+fail() {
+  echo "$*" >&2
+  exit 1
+}
+# A step with nothing to undo keeps this delete; a body that has one defines its own step_delete after it.
+step_delete() { unchanged "nothing to undo"; }
+
+# json_string VALUE: VALUE as a JSON string. Quotes, backslashes, tabs, newlines and carriage returns are escaped;
+# other control characters are dropped (JSON forbids them raw).
+json_string() {
+  local s=$1
+  s=${s//\\/\\\\}
+  s=${s//\"/\\\"}
+  s=${s//$'\t'/\\t}
+  s=${s//$'\n'/\\n}
+  s=${s//$'\r'/\\r}
+  s=$(printf '%s' "$s" | tr -d '\000-\010\013\014\016-\037')
+  printf '"%s"' "$s"
+}
+
+# json_object KEY VALUE ...: a JSON object of string members; a KEY ending in ":" takes its VALUE as JSON already
+# (a number, a boolean, an object or array built by these helpers).
+json_object() {
+  local out="" sep="" k v
+  while [ "$#" -ge 2 ]; do
+    k=$1
+    v=$2
+    shift 2
+    if [[ $k == *: ]]; then
+      out+="$sep$(json_string "${k%:}"):$v"
+    else
+      out+="$sep$(json_string "$k"):$(json_string "$v")"
+    fi
+    sep=","
+  done
+  printf '{%s}' "$out"
+}
+
+# json_array VALUE ...: a JSON array of strings.
+json_array() {
+  local out="" sep="" v
+  for v in "$@"; do
+    out+="$sep$(json_string "$v")"
+    sep=","
+  done
+  printf '[%s]' "$out"
+}
+# shellcheck shell=bash
+# shellcheck disable=SC2154 # the values (k3s_version, data_dir, host, ...) come from the program's header (stepProgram)
+# Shared by the k3s server's and agent's steps (server.sh, agent.sh follow this file in their programs).
+#
+# The installer is told not to start k3s (INSTALL_K3S_SKIP_START), for two reasons (k3s-io/k3s install.sh,
+# service_enable_and_start()): it restarts k3s only when the binary, the unit or its env file changed, never for
+# config.yaml alone, so a changed label, node-ip, server URL or token would be written and never applied; and its
+# `systemctl restart` of a Type=notify unit with TimeoutStartSec=0 never returns for an agent that cannot join.
+# So the step restarts k3s itself, with --no-block, whenever anything changed, and waits with its own bound.
+# The installer is fetched to a file first, so a failed download is an error rather than an empty script piped to sh.
+
+# write_if_changed FILE CONTENT: writes CONTENT to FILE (mode 0600) only if it differs; then sets config_changed=yes.
+# $(cat) drops trailing newlines, so CONTENT comes without them and is written with one.
+write_if_changed() {
+  local file=$1 content=$2
+  mkdir -p "$(dirname "$file")"
+  if [ ! -f "$file" ] || [ "$(cat "$file")" != "$content" ]; then
+    (umask 077 && printf '%s\n' "$content" >"$file.tmp" && mv "$file.tmp" "$file")
+    config_changed=yes
+  fi
+  chmod 0600 "$file"
+}
+
+# The last lines of the service's journal since this step began.
+k3s_journal() { journalctl -u "$service" -n "$journal_lines" --no-pager --since "$since" 2>&1 || true; }
+
+# Each body (server.sh, agent.sh) defines the hooks k3s_install calls: k3s_ready (is k3s ready), k3s_stale (must a
+# running k3s be restarted though nothing changed) and k3s_refused (does its journal say waiting is pointless).
+
+# k3s_install SERVICE UNINSTALL_SCRIPT WHAT [FILE CONTENT]...: writes the files, installs (or re-configures) k3s
+# and restarts it if anything differs, then waits, bounded, for k3s_ready. Sets state to changed or unchanged.
+k3s_install() {
+  service=$1
+  local uninstall=$2 what=$3 ready=no i
+  shift 3
+  config_changed=no
+  while [ "$#" -ge 2 ]; do
+    write_if_changed "$1" "$2"
+    shift 2
+  done
+  since="@$(date +%s)"
+  local installed
+  installed="$(/usr/local/bin/k3s --version 2>/dev/null | head -n1 | awk '{print $3}' || true)"
+  # shellcheck disable=SC2034 # state is read by the body that calls this (server.sh, agent.sh)
+  if [ "$installed" = "$k3s_version" ] && [ "$config_changed" = no ] && [ -x "/usr/local/bin/$uninstall" ] \
+    && systemctl is-active --quiet "$service" && ! k3s_stale; then
+    state=unchanged
+  else
+    installer="$(mktemp)"
+    trap 'rm -f "$installer"' EXIT
+    curl -sfL "$install_script_url" -o "$installer" || fail "could not download the k3s installer from $install_script_url"
+    INSTALL_K3S_SKIP_START=true INSTALL_K3S_VERSION=$k3s_version INSTALL_K3S_EXEC=$k3s_exec sh "$installer" >&2
+    systemctl restart --no-block "$service"
+    state=changed
+  fi
+  for i in $(seq 1 "$ready_attempts"); do
+    if k3s_ready; then
+      ready=yes
+      break
+    fi
+    if k3s_refused; then
+      fail "host $host: $what was refused; the last lines of its journal:
+$(k3s_journal)"
+    fi
+    echo "waiting for $what, attempt $i/$ready_attempts" >&2
+    sleep "$ready_interval_s"
+  done
+  [ "$ready" = yes ] || fail "host $host: $what not ready after $((ready_attempts * ready_interval_s)) s; the last lines of its journal:
+$(k3s_journal)"
+}
+
+# k3s_uninstall WHAT SCRIPT FILE...: runs k3s' uninstall script, told where k3s keeps its data (the scripts read
+# K3S_DATA_DIR, not config.yaml), and removes FILEs.
+k3s_uninstall() {
+  local what=$1 script=$2
+  shift 2
+  if [ -x "/usr/local/bin/$script" ]; then
+    K3S_DATA_DIR=$data_dir "/usr/local/bin/$script" >&2
+    rm -f "$@"
+    changed "$what uninstalled (data in $data_dir removed)"
+  else
+    rm -f "$@"
+    unchanged "$what not installed"
+  fi
+}
+
+# shellcheck shell=bash
+# shellcheck disable=SC2154 # the values (node_name, token, nvidia, ...) come from the program's header; state, service and since from install.sh
+# The k3s agent (after install.sh in the program): token file (0600), config, install, start; then it waits,
+# bounded, until the server reports this node Ready, asked with the agent's own kubelet credentials (which may read
+# their own Node). On a Jetson (nvidia=true), containerd's config must then name the nvidia runtime, and a k3s
+# started before the runtime existed is restarted (k3s looks for it at start only).
+
+step_create() {
+  local note=""
+  k3s_install k3s-agent k3s-agent-uninstall.sh "the k3s agent $node_name of cluster $cluster" \
+    "$token_file" "$token" "$config_file" "$config"
+  if [ "$nvidia" = true ]; then
+    nvidia_registered || fail "host $host: k3s started without the nvidia runtime: $containerd_config does not name it, so every pod (default-runtime nvidia) would fail; see 'journalctl -u k3s-agent' for where k3s looked"
+    note="; nvidia runtime registered"
+  fi
+  "$state" "k3s agent $k3s_version (cluster $cluster)$note"
+}
+
+nvidia_registered() { grep -q nvidia "$containerd_config" 2>/dev/null; }
+
+k3s_ready() {
+  [ "$(/usr/local/bin/k3s kubectl --kubeconfig "$data_dir/agent/kubelet.kubeconfig" get node "$node_name" \
+    -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" = True ]
+}
+
+# A Jetson's k3s that started before the runtime existed lacks it until restarted.
+k3s_stale() { [ "$nvidia" = true ] && ! nvidia_registered; }
+
+# Journal lines no wait will cure (the server refused the token, or holds another password for this node name).
+k3s_refused() {
+  local patterns=() r
+  for r in "${refused_when[@]}"; do patterns+=(-e "$r"); done
+  journalctl -u "$service" --no-pager --since "$since" 2>/dev/null | grep -qF "${patterns[@]}"
+}
+
+# The node password goes too: the server forgot it with the Node (the node step's delete runs first), and a
+# reinstall then joins under a new one. k3s' uninstall script keeps /etc/rancher/node.
+step_delete() { k3s_uninstall "k3s agent" k3s-agent-uninstall.sh "$config_file" "$token_file" "$node_password_file"; }
+case "${1:-create}" in
+  create) step_create ;;
+  delete) step_delete ;;
+  *) echo "unknown action: $1 (expected create or delete)" >&2; exit 64 ;;
+esac

@@ -1,0 +1,192 @@
+#!/usr/bin/env bash
+set -euo pipefail
+# testbed step: k3s-server
+readonly host=k3s-cp
+readonly cluster=edge
+readonly k3s_version=v1.31.6+k3s1
+readonly install_script_url=https://get.k3s.io
+readonly k3s_exec=server
+readonly data_dir=/var/lib/rancher/k3s
+readonly config_file=/etc/rancher/k3s/config.yaml
+readonly ready_attempts=60
+readonly ready_interval_s=5
+readonly journal_lines=20
+readonly config='node-name: k3s-cp
+cluster-cidr: 10.12.0.0/16
+service-cidr: 10.13.0.0/16
+data-dir: /var/lib/rancher/k3s
+write-kubeconfig-mode: "0600"
+node-ip: 198.19.0.21
+tls-san:
+  - 198.19.0.21
+node-label:
+  - testbed.io/board=generic
+  - testbed.io/arch=amd64
+  - testbed.io/site=lab'
+readonly -a gates=(pass warn)
+# shellcheck shell=bash
+# The prelude of every step program (components/remote/script.ts, stepProgram): result lines, failure, JSON.
+
+changed() { echo "TESTBED changed $*"; }
+unchanged() { echo "TESTBED unchanged $*"; }
+# output JSON: the step's values for later steps, one JSON document built with the json_* helpers below.
+output() { echo "TESTBED output $1"; }
+fail() {
+  echo "$*" >&2
+  exit 1
+}
+# A step with nothing to undo keeps this delete; a body that has one defines its own step_delete after it.
+step_delete() { unchanged "nothing to undo"; }
+
+# json_string VALUE: VALUE as a JSON string. Quotes, backslashes, tabs, newlines and carriage returns are escaped;
+# other control characters are dropped (JSON forbids them raw).
+json_string() {
+  local s=$1
+  s=${s//\\/\\\\}
+  s=${s//\"/\\\"}
+  s=${s//$'\t'/\\t}
+  s=${s//$'\n'/\\n}
+  s=${s//$'\r'/\\r}
+  s=$(printf '%s' "$s" | tr -d '\000-\010\013\014\016-\037')
+  printf '"%s"' "$s"
+}
+
+# json_object KEY VALUE ...: a JSON object of string members; a KEY ending in ":" takes its VALUE as JSON already
+# (a number, a boolean, an object or array built by these helpers).
+json_object() {
+  local out="" sep="" k v
+  while [ "$#" -ge 2 ]; do
+    k=$1
+    v=$2
+    shift 2
+    if [[ $k == *: ]]; then
+      out+="$sep$(json_string "${k%:}"):$v"
+    else
+      out+="$sep$(json_string "$k"):$(json_string "$v")"
+    fi
+    sep=","
+  done
+  printf '{%s}' "$out"
+}
+
+# json_array VALUE ...: a JSON array of strings.
+json_array() {
+  local out="" sep="" v
+  for v in "$@"; do
+    out+="$sep$(json_string "$v")"
+    sep=","
+  done
+  printf '[%s]' "$out"
+}
+# shellcheck shell=bash
+# shellcheck disable=SC2154 # the values (k3s_version, data_dir, host, ...) come from the program's header (stepProgram)
+# Shared by the k3s server's and agent's steps (server.sh, agent.sh follow this file in their programs).
+#
+# The installer is told not to start k3s (INSTALL_K3S_SKIP_START), for two reasons (k3s-io/k3s install.sh,
+# service_enable_and_start()): it restarts k3s only when the binary, the unit or its env file changed, never for
+# config.yaml alone, so a changed label, node-ip, server URL or token would be written and never applied; and its
+# `systemctl restart` of a Type=notify unit with TimeoutStartSec=0 never returns for an agent that cannot join.
+# So the step restarts k3s itself, with --no-block, whenever anything changed, and waits with its own bound.
+# The installer is fetched to a file first, so a failed download is an error rather than an empty script piped to sh.
+
+# write_if_changed FILE CONTENT: writes CONTENT to FILE (mode 0600) only if it differs; then sets config_changed=yes.
+# $(cat) drops trailing newlines, so CONTENT comes without them and is written with one.
+write_if_changed() {
+  local file=$1 content=$2
+  mkdir -p "$(dirname "$file")"
+  if [ ! -f "$file" ] || [ "$(cat "$file")" != "$content" ]; then
+    (umask 077 && printf '%s\n' "$content" >"$file.tmp" && mv "$file.tmp" "$file")
+    config_changed=yes
+  fi
+  chmod 0600 "$file"
+}
+
+# The last lines of the service's journal since this step began.
+k3s_journal() { journalctl -u "$service" -n "$journal_lines" --no-pager --since "$since" 2>&1 || true; }
+
+# Each body (server.sh, agent.sh) defines the hooks k3s_install calls: k3s_ready (is k3s ready), k3s_stale (must a
+# running k3s be restarted though nothing changed) and k3s_refused (does its journal say waiting is pointless).
+
+# k3s_install SERVICE UNINSTALL_SCRIPT WHAT [FILE CONTENT]...: writes the files, installs (or re-configures) k3s
+# and restarts it if anything differs, then waits, bounded, for k3s_ready. Sets state to changed or unchanged.
+k3s_install() {
+  service=$1
+  local uninstall=$2 what=$3 ready=no i
+  shift 3
+  config_changed=no
+  while [ "$#" -ge 2 ]; do
+    write_if_changed "$1" "$2"
+    shift 2
+  done
+  since="@$(date +%s)"
+  local installed
+  installed="$(/usr/local/bin/k3s --version 2>/dev/null | head -n1 | awk '{print $3}' || true)"
+  # shellcheck disable=SC2034 # state is read by the body that calls this (server.sh, agent.sh)
+  if [ "$installed" = "$k3s_version" ] && [ "$config_changed" = no ] && [ -x "/usr/local/bin/$uninstall" ] \
+    && systemctl is-active --quiet "$service" && ! k3s_stale; then
+    state=unchanged
+  else
+    installer="$(mktemp)"
+    trap 'rm -f "$installer"' EXIT
+    curl -sfL "$install_script_url" -o "$installer" || fail "could not download the k3s installer from $install_script_url"
+    INSTALL_K3S_SKIP_START=true INSTALL_K3S_VERSION=$k3s_version INSTALL_K3S_EXEC=$k3s_exec sh "$installer" >&2
+    systemctl restart --no-block "$service"
+    state=changed
+  fi
+  for i in $(seq 1 "$ready_attempts"); do
+    if k3s_ready; then
+      ready=yes
+      break
+    fi
+    if k3s_refused; then
+      fail "host $host: $what was refused; the last lines of its journal:
+$(k3s_journal)"
+    fi
+    echo "waiting for $what, attempt $i/$ready_attempts" >&2
+    sleep "$ready_interval_s"
+  done
+  [ "$ready" = yes ] || fail "host $host: $what not ready after $((ready_attempts * ready_interval_s)) s; the last lines of its journal:
+$(k3s_journal)"
+}
+
+# k3s_uninstall WHAT SCRIPT FILE...: runs k3s' uninstall script, told where k3s keeps its data (the scripts read
+# K3S_DATA_DIR, not config.yaml), and removes FILEs.
+k3s_uninstall() {
+  local what=$1 script=$2
+  shift 2
+  if [ -x "/usr/local/bin/$script" ]; then
+    K3S_DATA_DIR=$data_dir "/usr/local/bin/$script" >&2
+    rm -f "$@"
+    changed "$what uninstalled (data in $data_dir removed)"
+  else
+    rm -f "$@"
+    unchanged "$what not installed"
+  fi
+}
+
+# shellcheck shell=bash
+# shellcheck disable=SC2154 # the values (gates, cluster, config, ...) come from the program's header; state from install.sh
+# The k3s server: config, install, wait for the API and the join token (after install.sh in the program).
+
+step_create() {
+  if [ "${#gates[@]}" -gt 0 ]; then
+    local joined
+    printf -v joined '%s, ' "${gates[@]}"
+    echo "disk gates on this host: ${joined%, }" >&2
+  fi
+  k3s_install k3s k3s-uninstall.sh "the k3s server of cluster $cluster" "$config_file" "$config"
+  "$state" "k3s server $k3s_version (cluster $cluster)"
+}
+
+k3s_ready() {
+  [ -s "$data_dir/server/node-token" ] && /usr/local/bin/k3s kubectl get --raw=/readyz >/dev/null 2>&1
+}
+k3s_stale() { return 1; }
+k3s_refused() { return 1; }
+
+step_delete() { k3s_uninstall "k3s server" k3s-uninstall.sh "$config_file"; }
+case "${1:-create}" in
+  create) step_create ;;
+  delete) step_delete ;;
+  *) echo "unknown action: $1 (expected create or delete)" >&2; exit 64 ;;
+esac
