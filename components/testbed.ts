@@ -5,8 +5,22 @@ import { VirtualMachine } from "./vm/vm";
 import { ZfsTuning } from "./zfs/zfs";
 import { K3sCluster } from "./k3s/k3s";
 import { DiskLatencyCheck } from "./disk/measurement";
-import { gate, gateVerdictOf } from "./disk/gate";
+import { type GateInput, DiskGateError, gate, gateVerdictOf } from "./disk/gate";
 import type { FioResult } from "./disk/fio";
+
+/**
+ * The disk gate inside the program: a stopped install is a pulumi.ResourceError tied to the measurement step, so
+ * Pulumi shows the gate's message (host, path, p99, limit, fix) under that step, without a stack trace
+ * (CONTRIBUTING.md, "Errors").
+ */
+function gateAt(step: pulumi.Resource, input: GateInput): string {
+  try {
+    return gate(input);
+  } catch (err) {
+    if (err instanceof DiskGateError) throw new pulumi.ResourceError(err.message, step, true);
+    throw err;
+  }
+}
 
 export interface TestbedArgs {
   spec: TestbedSpec;
@@ -105,7 +119,7 @@ export class Testbed extends pulumi.ComponentResource {
       lastMeasurement[disk] = check;
       paths.forEach((path, i) => {
         const verdict = check.results.apply((results) =>
-          gate({
+          gateAt(check.step, {
             host: hostName,
             path,
             result: results[i],
