@@ -1,13 +1,10 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import type { HostSpec } from "../spec";
+import { hostConnection } from "./connection";
 import { type InlineStepScript, type StepScript, bundle, privilegeOf, runCommand, shq, stdinFor } from "./script";
 
 export type ConnectionArgs = command.types.input.remote.ConnectionArgs;
-
-/** Bounded SSH dial retries (pulumi-command's defaults: 10 dials of at most 15 s), named so the spec could tune them. */
-export const DIAL_ERROR_LIMIT = 10;
-export const PER_DIAL_TIMEOUT_S = 15;
 
 /** The arch names `uname -m` prints for each spec arch. */
 export const UNAME_ARCH: Record<HostSpec["arch"], string[]> = {
@@ -26,19 +23,8 @@ export function connectionFor(
   host: HostSpec,
   opts: { address?: pulumi.Input<string>; hostKey?: pulumi.Input<string>; jump?: ConnectionArgs } = {},
 ): pulumi.Output<ConnectionArgs> {
-  const address = opts.address ?? host.address;
-  if (address === undefined)
-    throw new Error(`host ${host.name}: no address (a VM's address must come from its launch)`);
-  return pulumi.output({
-    host: address,
-    port: host.port,
-    user: host.user,
-    privateKey: pulumi.secret(host.privateKey),
-    hostKey: opts.hostKey ?? host.hostKey,
-    dialErrorLimit: DIAL_ERROR_LIMIT,
-    perDialTimeout: PER_DIAL_TIMEOUT_S,
-    ...(opts.jump ? { proxy: opts.jump } : {}),
-  }) as pulumi.Output<ConnectionArgs>;
+  const conn = hostConnection(host, { address: opts.address, hostKey: opts.hostKey, proxy: opts.jump });
+  return pulumi.output({ ...conn, privateKey: pulumi.secret(conn.privateKey) }) as pulumi.Output<ConnectionArgs>;
 }
 
 /**
