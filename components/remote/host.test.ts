@@ -3,7 +3,7 @@ import { isSecret, setupMocks, unwrap, type MockedResource } from "../../test/ha
 import type { HostSpec } from "../spec";
 import { RemoteHost, connectionFor, preflightScript, privilegeOf } from "./host";
 import { bundle, runCommand } from "./script";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 
 const KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nnot-a-real-key\n-----END OPENSSH PRIVATE KEY-----\n";
 const base: HostSpec = {
@@ -120,5 +120,38 @@ describe("preflightScript", () => {
     const r = run(bundle("t/reachable", preflightScript({ name: "t", arch: otherArch, user: "root" })));
     expect(r.code).toBe(1);
     expect(r.out).toContain(`host t: uname -m says ${here}, but hosts.t.arch is ${otherArch}`);
+  });
+});
+
+describe("preflightScript renders one program per privilege", () => {
+  // The hosts of the sim and demo stacks: the NUC logs in as root, the boards with passwordless sudo or a password.
+  const programs = {
+    "preflight-root": bundle("nuc/reachable", preflightScript({ name: "nuc", arch: "amd64", user: "root" })),
+    "preflight-sudo": bundle("pi/reachable", preflightScript({ name: "pi", arch: "arm64", user: "testbed" })),
+    "preflight-sudo-password": bundle(
+      "jetson/reachable",
+      preflightScript({ name: "jetson", arch: "arm64", user: "testbed", sudoPassword: "not-in-the-program" }),
+    ),
+  };
+  const hasShellcheck = spawnSync("sh", ["-c", "command -v shellcheck"], { stdio: "ignore" }).status === 0;
+
+  it.each(Object.entries(programs))("%s matches __snapshots__/%s.sh", async (name, program) => {
+    await expect(program).toMatchFileSnapshot(`__snapshots__/${name}.sh`);
+  });
+
+  it.skipIf(!hasShellcheck).each(Object.entries(programs))(
+    "%s passes shellcheck (skipped when shellcheck is not installed)",
+    (_name, program) => {
+      const r = spawnSync("shellcheck", ["--shell=bash", "--severity=style", "-"], {
+        input: program,
+        encoding: "utf8",
+      });
+      expect(r.stdout).toBe("");
+      expect(r.status).toBe(0);
+    },
+  );
+
+  it("never puts the sudo password in the program (it travels on stdin's first line only)", () => {
+    expect(programs["preflight-sudo-password"]).not.toContain("not-in-the-program");
   });
 });
