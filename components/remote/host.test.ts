@@ -2,7 +2,10 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { isSecret, setupMocks, unwrap, type MockedResource } from "../../test/harness/mocks";
 import type { HostSpec } from "../spec";
 import { RemoteHost, connectionFor, preflightScript, privilegeOf } from "./host";
-import { bundle, runCommand } from "./script";
+import { bundle, parseResult, runCommand, shq } from "./script";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import { execFileSync, spawnSync } from "node:child_process";
 
 const KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nnot-a-real-key\n-----END OPENSSH PRIVATE KEY-----\n";
@@ -103,6 +106,7 @@ describe("preflightScript", () => {
     }
   };
   const here = execFileSync("uname", ["-m"], { encoding: "utf8" }).trim();
+  const unameBin = execFileSync("sh", ["-c", "command -v uname"], { encoding: "utf8" }).trim();
   const myArch = here === "x86_64" ? "amd64" : "arm64";
   const otherArch = myArch === "amd64" ? "arm64" : "amd64";
 
@@ -114,6 +118,27 @@ describe("preflightScript", () => {
         `^TESTBED output \\{"arch":"${here}","os":"[^"]+","kernel":"[^"]+"\\}\\nTESTBED unchanged reachable as root, ${here}`,
       ),
     );
+  });
+
+  it("prints its facts as JSON whatever they hold (a quote or a backslash in a kernel release)", () => {
+    const bin = fs.mkdtempSync(path.join(os.tmpdir(), "testbed-uname-"));
+    const kernel = '6.1.0-"rt"\\x';
+    fs.writeFileSync(
+      path.join(bin, "uname"),
+      `#!/bin/sh\nif [ "$1" = -r ]; then printf '%s\\n' ${shq(kernel)}; else exec ${shq(unameBin)} "$@"; fi\n`,
+      { mode: 0o755 },
+    );
+    try {
+      const program = bundle("t/reachable", preflightScript({ name: "t", arch: myArch, user: "root" }));
+      const out = execFileSync("bash", ["-s", "--", "create"], {
+        input: program,
+        encoding: "utf8",
+        env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
+      });
+      expect(parseResult(out).output).toMatchObject({ arch: here, kernel });
+    } finally {
+      fs.rmSync(bin, { recursive: true, force: true });
+    }
   });
 
   it("names the host and the setting when the architecture differs", () => {
