@@ -27,8 +27,10 @@ export interface TestbedArgs {
 }
 
 /**
- * The whole testbed, composed from the spec: one RemoteHost per machine (each first proves it is reachable and
- * is what the spec says), the VMs on their hypervisors, then storage, k3s, Karmada and vAccel on top.
+ * The testbed, composed from the spec: one RemoteHost per machine (each first proves it is reachable and is what
+ * the spec says); on each hypervisor, its ZFS dataset measured, tuned and measured again, then its VMs; a disk gate
+ * where each k3s server's etcd (and Karmada's, on its cluster's server) will write; then the k3s clusters, each
+ * server and agent waiting for the gates on its disk. Karmada and vAccel are not built here yet.
  * Ordering comes only from data dependencies and dependsOn, so independent hosts proceed in parallel.
  */
 export class Testbed extends pulumi.ComponentResource {
