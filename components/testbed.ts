@@ -5,16 +5,32 @@ import { VirtualMachine } from "./vm/vm";
 import { ZfsTuning } from "./zfs/zfs";
 import { K3sCluster } from "./k3s/k3s";
 import { DiskLatencyCheck } from "./disk/measurement";
-import { gate, gateVerdictOf } from "./disk/gate";
+import { type GateInput, DiskGateError, gate, gateVerdictOf } from "./disk/gate";
 import type { FioResult } from "./disk/fio";
+
+/**
+ * The disk gate inside the program: a stopped install is a pulumi.ResourceError tied to the measurement step, so
+ * Pulumi shows the gate's message (host, path, p99, limit, fix) under that step, without a stack trace
+ * (CONTRIBUTING.md, "Errors").
+ */
+function gateAt(step: pulumi.Resource, input: GateInput): string {
+  try {
+    return gate(input);
+  } catch (err) {
+    if (err instanceof DiskGateError) throw new pulumi.ResourceError(err.message, step, true);
+    throw err;
+  }
+}
 
 export interface TestbedArgs {
   spec: TestbedSpec;
 }
 
 /**
- * The whole testbed, composed from the spec: one RemoteHost per machine (each first proves it is reachable and
- * is what the spec says), the VMs on their hypervisors, then storage, k3s, Karmada and vAccel on top.
+ * The testbed, composed from the spec: one RemoteHost per machine (each first proves it is reachable and is what
+ * the spec says); on each hypervisor, its ZFS dataset measured, tuned and measured again, then its VMs; a disk gate
+ * where each k3s server's etcd (and Karmada's, on its cluster's server) will write; then the k3s clusters, each
+ * server and agent waiting for the gates on its disk. Karmada and vAccel are not built here yet.
  * Ordering comes only from data dependencies and dependsOn, so independent hosts proceed in parallel.
  */
 export class Testbed extends pulumi.ComponentResource {
@@ -105,7 +121,7 @@ export class Testbed extends pulumi.ComponentResource {
       lastMeasurement[disk] = check;
       paths.forEach((path, i) => {
         const verdict = check.results.apply((results) =>
-          gate({
+          gateAt(check.step, {
             host: hostName,
             path,
             result: results[i],

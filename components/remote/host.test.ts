@@ -2,8 +2,11 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { isSecret, setupMocks, unwrap, type MockedResource } from "../../test/harness/mocks";
 import type { HostSpec } from "../spec";
 import { RemoteHost, connectionFor, preflightScript, privilegeOf } from "./host";
-import { bundle, runCommand } from "./script";
-import { execFileSync } from "node:child_process";
+import { bundle, parseResult, runCommand, shq } from "./script";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { execFileSync, spawnSync } from "node:child_process";
 
 const KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nnot-a-real-key\n-----END OPENSSH PRIVATE KEY-----\n";
 const base: HostSpec = {
@@ -103,6 +106,7 @@ describe("preflightScript", () => {
     }
   };
   const here = execFileSync("uname", ["-m"], { encoding: "utf8" }).trim();
+  const unameBin = execFileSync("sh", ["-c", "command -v uname"], { encoding: "utf8" }).trim();
   const myArch = here === "x86_64" ? "amd64" : "arm64";
   const otherArch = myArch === "amd64" ? "arm64" : "amd64";
 
@@ -116,9 +120,63 @@ describe("preflightScript", () => {
     );
   });
 
+  it("prints its facts as JSON whatever they hold (a quote or a backslash in a kernel release)", () => {
+    const bin = fs.mkdtempSync(path.join(os.tmpdir(), "testbed-uname-"));
+    const kernel = '6.1.0-"rt"\\x';
+    fs.writeFileSync(
+      path.join(bin, "uname"),
+      `#!/bin/sh\nif [ "$1" = -r ]; then printf '%s\\n' ${shq(kernel)}; else exec ${shq(unameBin)} "$@"; fi\n`,
+      { mode: 0o755 },
+    );
+    try {
+      const program = bundle("t/reachable", preflightScript({ name: "t", arch: myArch, user: "root" }));
+      const out = execFileSync("bash", ["-s", "--", "create"], {
+        input: program,
+        encoding: "utf8",
+        env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
+      });
+      expect(parseResult(out).output).toMatchObject({ arch: here, kernel });
+    } finally {
+      fs.rmSync(bin, { recursive: true, force: true });
+    }
+  });
+
   it("names the host and the setting when the architecture differs", () => {
     const r = run(bundle("t/reachable", preflightScript({ name: "t", arch: otherArch, user: "root" })));
     expect(r.code).toBe(1);
     expect(r.out).toContain(`host t: uname -m says ${here}, but hosts.t.arch is ${otherArch}`);
+  });
+});
+
+describe("preflightScript renders one program per privilege", () => {
+  // The hosts of the sim and demo stacks: the NUC logs in as root, the boards with passwordless sudo or a password.
+  const programs = {
+    "preflight-root": bundle("nuc/reachable", preflightScript({ name: "nuc", arch: "amd64", user: "root" })),
+    "preflight-sudo": bundle("pi/reachable", preflightScript({ name: "pi", arch: "arm64", user: "testbed" })),
+    "preflight-sudo-password": bundle(
+      "jetson/reachable",
+      preflightScript({ name: "jetson", arch: "arm64", user: "testbed", sudoPassword: "not-in-the-program" }),
+    ),
+  };
+  const hasShellcheck = spawnSync("sh", ["-c", "command -v shellcheck"], { stdio: "ignore" }).status === 0;
+
+  it.each(Object.entries(programs))("%s matches __snapshots__/%s.sh", async (name, program) => {
+    await expect(program).toMatchFileSnapshot(`__snapshots__/${name}.sh`);
+  });
+
+  it.skipIf(!hasShellcheck).each(Object.entries(programs))(
+    "%s passes shellcheck (skipped when shellcheck is not installed)",
+    (_name, program) => {
+      const r = spawnSync("shellcheck", ["--shell=bash", "--severity=style", "-"], {
+        input: program,
+        encoding: "utf8",
+      });
+      expect(r.stdout).toBe("");
+      expect(r.status).toBe(0);
+    },
+  );
+
+  it("never puts the sudo password in the program (it travels on stdin's first line only)", () => {
+    expect(programs["preflight-sudo-password"]).not.toContain("not-in-the-program");
   });
 });

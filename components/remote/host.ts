@@ -1,13 +1,18 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import type { HostSpec } from "../spec";
-import { type InlineStepScript, type StepScript, bundle, privilegeOf, runCommand, shq, stdinFor } from "./script";
+import { hostConnection } from "./connection";
+import {
+  type InlineStepScript,
+  type StepScript,
+  bundle,
+  privilegeOf,
+  readShellFile,
+  runCommand,
+  stdinFor,
+} from "./script";
 
 export type ConnectionArgs = command.types.input.remote.ConnectionArgs;
-
-/** Bounded SSH dial retries (pulumi-command's defaults: 10 dials of at most 15 s), named so the spec could tune them. */
-export const DIAL_ERROR_LIMIT = 10;
-export const PER_DIAL_TIMEOUT_S = 15;
 
 /** The arch names `uname -m` prints for each spec arch. */
 export const UNAME_ARCH: Record<HostSpec["arch"], string[]> = {
@@ -26,62 +31,24 @@ export function connectionFor(
   host: HostSpec,
   opts: { address?: pulumi.Input<string>; hostKey?: pulumi.Input<string>; jump?: ConnectionArgs } = {},
 ): pulumi.Output<ConnectionArgs> {
-  const address = opts.address ?? host.address;
-  if (address === undefined)
-    throw new Error(`host ${host.name}: no address (a VM's address must come from its launch)`);
-  return pulumi.output({
-    host: address,
-    port: host.port,
-    user: host.user,
-    privateKey: pulumi.secret(host.privateKey),
-    hostKey: opts.hostKey ?? host.hostKey,
-    dialErrorLimit: DIAL_ERROR_LIMIT,
-    perDialTimeout: PER_DIAL_TIMEOUT_S,
-    ...(opts.jump ? { proxy: opts.jump } : {}),
-  }) as pulumi.Output<ConnectionArgs>;
+  const conn = hostConnection(host, { address: opts.address, hostKey: opts.hostKey, proxy: opts.jump });
+  return pulumi.output({ ...conn, privateKey: pulumi.secret(conn.privateKey) }) as pulumi.Output<ConnectionArgs>;
 }
 
 /**
- * The preflight script: facts about the host, and a clear failure when it is not what the spec says.
- *
- * With a sudo password, it asks sudo itself whether it would ask the login user for one (`sudo -k -n true` run as
- * that user succeeds only when it would not), rather than reading sudoers rules: `!authenticate`, a group rule or
- * an LDAP policy all skip the password without a `NOPASSWD: ALL` line. The password could not leak then (see
- * runCommand), but a password the host never asks for is a stale secret in the stack.
+ * The preflight step (preflight.sh): facts about the host, and a clear failure when it is not what the spec says
+ * (not root, another architecture, a sudo password the host never asks for).
  */
-export function preflightScript(host: Pick<HostSpec, "name" | "arch" | "sudoPassword" | "user">): InlineStepScript {
-  const expected = UNAME_ARCH[host.arch];
-  const archCase = expected.map(shq).join("|");
-  const header = [
-    `readonly host_name=${shq(host.name)}`,
-    `readonly login_user=${shq(host.user)}`,
-    `readonly spec_arch=${shq(host.arch)}`,
-    `readonly expected_arch=${shq(expected.join(" or "))}`,
-  ].join("\n");
-  const sudoCheck =
-    host.user !== "root" && host.sudoPassword !== undefined
-      ? `as_login_user() {
-  if command -v runuser >/dev/null 2>&1; then runuser -u "\${SUDO_USER:-$login_user}" -- "$@"
-  else su -s /bin/sh "\${SUDO_USER:-$login_user}" -c '"$@"' sh "$@"; fi
-}
-if as_login_user sudo -k -n true </dev/null >/dev/null 2>&1; then
-  fail "host $host_name: sudo does not ask $login_user for a password, but hosts.$host_name.sudoPassword is set; remove it from the stack"
-fi`
-      : "";
+export function preflightScript(host: Pick<HostSpec, "name" | "arch" | "sudoPassword" | "user">): StepScript {
   return {
-    create: `
-${header}
-[ "$(id -u)" -eq 0 ] || fail "host $host_name: the step did not get root (sudo failed)"
-${sudoCheck}
-machine="$(uname -m)"
-case "$machine" in
-  ${archCase}) ;;
-  *) fail "host $host_name: uname -m says $machine, but hosts.$host_name.arch is $spec_arch (expected $expected_arch)" ;;
-esac
-os="unknown"
-if [ -r /etc/os-release ]; then os="$(. /etc/os-release && echo "\${ID:-unknown}-\${VERSION_ID:-}")"; fi
-output "{\\"arch\\":\\"$machine\\",\\"os\\":\\"$os\\",\\"kernel\\":\\"$(uname -r)\\"}"
-unchanged "reachable as $(id -un), $machine, $os"`,
+    values: {
+      host_name: host.name,
+      login_user: host.user,
+      spec_arch: host.arch,
+      uname_machines: UNAME_ARCH[host.arch],
+      check_sudo_password: privilegeOf(host) === "sudo-password",
+    },
+    body: readShellFile(__dirname, "preflight.sh"),
   };
 }
 

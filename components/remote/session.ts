@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { Client, type ClientChannel, type ConnectConfig } from "ssh2";
+import { DIAL_ERROR_LIMIT, PER_DIAL_TIMEOUT_S } from "./connection";
 
 /**
  * An SSH session with pulumi-command's semantics (provider/pkg/provider/remote/connection.go): a pinned host key
@@ -19,9 +20,9 @@ export interface SshConnection {
   /** authorized_keys format: "ssh-ed25519 AAAA..." */
   hostKey?: string;
   proxy?: Omit<SshConnection, "proxy">;
-  /** Dials before giving up; pulumi-command's default. */
+  /** Dials before giving up. Defaults to DIAL_ERROR_LIMIT (connection.ts). */
   dialErrorLimit?: number;
-  /** Seconds per dial; pulumi-command's default. */
+  /** Seconds per dial. Defaults to PER_DIAL_TIMEOUT_S (connection.ts). */
   perDialTimeout?: number;
 }
 
@@ -43,9 +44,6 @@ export interface SshSession {
   dispose(): Promise<void>;
 }
 
-/** pulumi-command's defaults: 10 dials, 15 s each. */
-export const DEFAULT_DIAL_ERROR_LIMIT = 10;
-export const DEFAULT_PER_DIAL_TIMEOUT_S = 15;
 /** SSH keepalives: 5 s apart, 3 missed ones drop the connection. */
 export const KEEPALIVE_INTERVAL_MS = 5000;
 /**
@@ -102,7 +100,7 @@ function connectConfig(
     privateKey: conn.privateKey,
     passphrase: conn.privateKeyPassword,
     password: conn.password,
-    readyTimeout: (conn.perDialTimeout ?? DEFAULT_PER_DIAL_TIMEOUT_S) * 1000,
+    readyTimeout: (conn.perDialTimeout ?? PER_DIAL_TIMEOUT_S) * 1000,
     // A peer that vanishes without closing the TCP connection is noticed within ~15 s.
     keepaliveInterval: KEEPALIVE_INTERVAL_MS,
     keepaliveCountMax: 3,
@@ -153,7 +151,7 @@ function closeClient(client: Client, transport: Duplex, graceMs = CLOSE_GRACE_MS
 }
 
 async function dial(conn: Omit<SshConnection, "proxy">, label: string, via?: Client): Promise<Dialed> {
-  const limit = conn.dialErrorLimit ?? DEFAULT_DIAL_ERROR_LIMIT;
+  const limit = conn.dialErrorLimit ?? DIAL_ERROR_LIMIT;
   let lastError: unknown;
   for (let attempt = 1; limit < 0 || attempt <= limit; attempt++) {
     let mismatch: HostKeyMismatchError | undefined;

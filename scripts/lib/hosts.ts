@@ -3,6 +3,7 @@ import * as path from "node:path";
 import { CliError } from "../cli";
 import { type HostSpec, type TestbedSpec, loadSpec } from "../../components/spec";
 import { privilegeOf, runCommand, stdinFor } from "../../components/remote/script";
+import { hostConnection } from "../../components/remote/connection";
 import { cliFor, vmHostKeyCommand } from "../../components/vm/incus";
 import { type ExecResult, type SshConnection, openSession } from "../../components/remote/session";
 import { type StackOptions, loadStackSettings } from "./stackArgs";
@@ -44,19 +45,9 @@ export const runLocally: ScriptRunner = localRunner();
 
 /** The SSH connection for a host of the spec, as the program builds it (pinned key, jump host). */
 export async function connectionOf(spec: TestbedSpec, host: HostSpec): Promise<SshConnection> {
-  const base = (h: HostSpec, address: string, hostKey?: string): SshConnection => ({
-    host: address,
-    port: h.port,
-    user: h.user,
-    privateKey: h.privateKey,
-    hostKey,
-  });
   if (host.kind === "machine") {
     const jump = host.jump ? spec.hosts[host.jump] : undefined;
-    return {
-      ...base(host, host.address as string, host.hostKey),
-      proxy: jump ? base(jump, jump.address as string, jump.hostKey) : undefined,
-    };
+    return hostConnection(host, { proxy: jump ? hostConnection(jump) : undefined });
   }
   // A VM: its address must be static in the spec, and its host key is read from Incus over the hypervisor's
   // pinned connection, exactly as the program pins it.
@@ -65,7 +56,7 @@ export async function connectionOf(spec: TestbedSpec, host: HostSpec): Promise<S
     throw new CliError(
       `host ${host.name} is a VM whose address Incus assigns; set vms.${host.name}.address, or measure from the hypervisor`,
     );
-  const hvConn = base(hv, hv.address as string, hv.hostKey);
+  const hvConn = hostConnection(hv);
   const session = await openSession(hvConn, { label: hv.name });
   try {
     const cli = cliFor(hv.hypervisor?.kind ?? "incus");
@@ -74,7 +65,7 @@ export async function connectionOf(spec: TestbedSpec, host: HostSpec): Promise<S
       stdin: stdinFor(privilege, `${vmHostKeyCommand(cli, host.name)}\n`, hv.sudoPassword),
     });
     if (r.code !== 0) throw new CliError(`host ${hv.name}: cannot read VM ${host.name}'s host key: ${r.stderr.trim()}`);
-    return { ...base(host, host.address, r.stdout.trim()), proxy: hvConn };
+    return hostConnection(host, { hostKey: r.stdout.trim(), proxy: hvConn });
   } finally {
     await session.dispose();
   }

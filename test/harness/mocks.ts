@@ -1,8 +1,9 @@
 import * as pulumi from "@pulumi/pulumi";
 
 /**
- * The mock harness (STYLE.md): every resource the code under test registers is recorded with its type, name and
- * inputs; outputs echo the inputs plus whatever `outputsFor` adds; unknown mock calls throw.
+ * The mock harness, as pulumi-awsx's tests use Pulumi's: every resource the code under test registers is recorded
+ * with its type, name and inputs, so a test asserts them exactly; outputs echo the inputs plus whatever `outputsFor`
+ * adds; unknown mock calls throw. `isSecret` is for the secret assertions of CONTRIBUTING.md, "Secrets".
  */
 export interface MockedResource {
   type: string;
