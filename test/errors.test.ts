@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import { loadSpec, readStackConfig } from "../components/spec";
 import { parseFioJson } from "../components/disk/fio";
 import { DiskGateError, gate } from "../components/disk/gate";
-import { runProgram } from "../scripts/lib/mockRun";
+import { runProgram } from "../scripts/lib/programRunner";
 import { unwrap } from "./harness/mocks";
 
 // The real program (index.ts) under Pulumi's mock runtime: what reaches Pulumi's error handler (cmd/run/run.ts),
