@@ -10,13 +10,14 @@ describe("zfsTuningScript as text", () => {
   const s = zfsTuningScript("nuc", "default", { sync: "disabled", atime: "off" });
   it("checks support before it changes anything and records before it sets", () => {
     const order = ["does not support property", "refuses", "zfs get -H -p -o property,value,source", "zfs set"];
-    const at = order.map((needle) => s.create.indexOf(needle));
+    const at = order.map((needle) => s.body.indexOf(needle));
     expect(at.every((i) => i >= 0)).toBe(true);
     expect([...at].sort((a, b) => a - b)).toEqual(at);
   });
   it("restores local values with zfs set and everything else with zfs inherit", () => {
-    expect(s.delete).toContain('local) zfs set "$prop=$value" "$zfs_dataset"');
-    expect(s.delete).toContain('*) zfs inherit "$prop" "$zfs_dataset"');
+    const del = s.body.slice(s.body.indexOf("step_delete() {"));
+    expect(del).toContain('local) zfs set "$prop=$value" "$zfs_dataset"');
+    expect(del).toContain('*) zfs inherit "$prop" "$zfs_dataset"');
   });
   it("keeps one record file per dataset", () => {
     expect(recordFile("tank/incus/default")).toBe("/var/lib/testbed/zfs/tank%incus%default.tsv");
