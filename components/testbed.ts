@@ -72,7 +72,7 @@ export class Testbed extends pulumi.ComponentResource {
       const remote = this.hosts[host.name];
       const before = new DiskLatencyCheck(
         `${host.name}-fsync-before`,
-        { host: remote, role: "fsync-before", zfs: { dataset, label: "before", asRecorded: true }, job },
+        { host: remote, name: "fsync-before", zfs: { dataset, label: "before", asRecorded: true }, job },
         { parent: this },
       );
       const tuning = new ZfsTuning(
@@ -82,7 +82,7 @@ export class Testbed extends pulumi.ComponentResource {
       );
       const after = new DiskLatencyCheck(
         `${host.name}-fsync-after`,
-        { host: remote, role: "fsync-after", zfs: { dataset, label: "after" }, job, dependsOn: [tuning] },
+        { host: remote, name: "fsync-after", zfs: { dataset, label: "after" }, job, dependsOn: [tuning] },
         { parent: this },
       );
       this.zfs[host.name] = tuning;
@@ -109,13 +109,13 @@ export class Testbed extends pulumi.ComponentResource {
     // measures each of its etcd paths' filesystems once (k3s' and Karmada's etcd share the VM's disk), and every path
     // is gated on its filesystem's result.
     const gatesOn: Record<string, pulumi.Output<string>[]> = {};
-    const addGate = (hostName: string, role: string, paths: string[]) => {
+    const addGate = (hostName: string, stepName: string, paths: string[]) => {
       const disk = diskOf(hostName);
       const previous = lastMeasurement[disk];
       const quiet = [...(previous ? [previous] : []), ...(launchesOn[disk] ?? [])];
       const check = new DiskLatencyCheck(
-        `${hostName}-${role}`,
-        { host: this.hosts[hostName], role, paths, job, dependsOn: quiet },
+        `${hostName}-${stepName}`,
+        { host: this.hosts[hostName], name: stepName, paths, job, dependsOn: quiet },
         { parent: this },
       );
       lastMeasurement[disk] = check;

@@ -4,7 +4,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { runWithZfsFuse, uniquePoolName, zfsFuseAvailable } from "./harness/zfsFuse";
-import { bundle } from "../components/remote/script";
+import { stepProgram } from "../components/remote/script";
 import { diskLatencyScript, zfsLatencyScript } from "../components/disk/measurement";
 import { fioScript, parseFioJson } from "../components/disk/fio";
 import { zfsTuningScript } from "../components/zfs/zfs";
@@ -47,8 +47,8 @@ describe("hostile values never run as code", () => {
   it.each(hostile.map((v, i) => [i, v]))("zfs steps with a host, dataset and property value like #%i", (i, value) => {
     // Without a zfs command: each script stops at its first check, naming the host.
     const env = { PATH: "/nonexistent-for-zfs:/usr/bin:/bin" };
-    const tuning = bundle("nuc/zfs-tuning", zfsTuningScript(value, `pool/${value}`, { atime: value }));
-    const measure = bundle("nuc/fsync-before", zfsLatencyScript(value, `pool/${value}`, `l${i}`, job));
+    const tuning = stepProgram("nuc/zfs-tuning", zfsTuningScript(value, `pool/${value}`, { atime: value }));
+    const measure = stepProgram("nuc/fsync-before", zfsLatencyScript(value, `pool/${value}`, `l${i}`, job));
     for (const [script, action] of [
       [tuning, "create"],
       [tuning, "delete"],
@@ -65,7 +65,7 @@ describe("hostile values never run as code", () => {
     "a gate at a directory named #%i, created, measured and deleted",
     (i, value) => {
       const dir = path.join(work, `gate-${i}`, value, "db");
-      const script = bundle("k3s-cp/disk-gate-k3s", diskLatencyScript(value, [dir], job));
+      const script = stepProgram("k3s-cp/disk-gate-k3s", diskLatencyScript(value, [dir], job));
       const created = bash(script, ["create"]);
       expect(fs.existsSync(marker)).toBe(false);
       expect(created.status).toBe(0);
@@ -83,9 +83,15 @@ describe.runIf(zfsFuseAvailable())("hostile values against real ZFS (zfs-fuse)",
     const pool = uniquePoolName();
     const files: Record<string, string> = {};
     hostile.forEach((value, i) => {
-      files[`tune-ds-${i}`] = bundle("nuc/zfs-tuning", zfsTuningScript("nuc", `${pool}/${value}`, { atime: "off" }));
-      files[`tune-val-${i}`] = bundle("nuc/zfs-tuning", zfsTuningScript("nuc", pool, { atime: value }));
-      files[`measure-${i}`] = bundle("nuc/fsync-before", zfsLatencyScript("nuc", `${pool}/${value}`, `h${i}`, job));
+      files[`tune-ds-${i}`] = stepProgram(
+        "nuc/zfs-tuning",
+        zfsTuningScript("nuc", `${pool}/${value}`, { atime: "off" }),
+      );
+      files[`tune-val-${i}`] = stepProgram("nuc/zfs-tuning", zfsTuningScript("nuc", pool, { atime: value }));
+      files[`measure-${i}`] = stepProgram(
+        "nuc/fsync-before",
+        zfsLatencyScript("nuc", `${pool}/${value}`, `h${i}`, job),
+      );
     });
     const commands = Object.keys(files)
       .map((f) => `bash -s -- create < "$FILES/${f}"; echo "${f} rc=$?"; bash -s -- delete < "$FILES/${f}" >/dev/null`)

@@ -3,7 +3,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import { FIO_EXIT, fioScript, fioScriptBody, parseFioJson, stopNote, verdictBounds } from "./fio";
+import { FIO_EXIT, FIO_SH, fioScript, parseFioJson, stopNote, verdictBounds } from "./fio";
 import { type DiskThresholds, explainVerdict, verdict } from "./thresholds";
 
 const fixture = (name: string) => fs.readFileSync(path.join(__dirname, "fixtures", name), "utf8");
@@ -201,13 +201,8 @@ ${bins}
 
 // The script's reader (awk) against verdictBounds: it interrupts fio exactly when the bounds meet.
 describe("the status reader in the fio script", () => {
-  const awkOf = () => {
-    const m = /^fio_status_awk=(.*?)\ncommand -v fio/ms.exec(fioScriptBody({ path: "/x" }));
-    if (!m) throw new Error("no status reader in the script");
-    return spawnSync("bash", ["-c", `eval "fio_status_awk=$1"; printf '%s' "$fio_status_awk"`, "-", m[1]], {
-      encoding: "utf8",
-    }).stdout;
-  };
+  // The program fio.sh holds, as the job's awk receives it.
+  const awkOf = () => spawnSync("bash", ["-c", `${FIO_SH}\nfio_status_program`], { encoding: "utf8" }).stdout;
   const awk = awkOf();
   // fio stands in as a process that SIGINT ends; the reader interrupts it by pid.
   const read = async (docs: string, planned: number, t: DiskThresholds) => {

@@ -1,4 +1,4 @@
-import { shq } from "../remote/script";
+import { type ScriptValue, readShellFile, stepProgram } from "../remote/script";
 import {
   DEFAULT_BUDGET_SECONDS,
   DEFAULT_FAIL_P99_MS,
@@ -21,11 +21,8 @@ export const FIO_EXIT = { noFio: 3, noPath: 4, noSpace: 5, fioFailed: 6 } as con
 export const FIO_STATUS_INTERVAL = "250ms";
 
 export interface FioJob {
-  /**
-   * Directory to measure (etcd's data dir, or a dataset's mount point), or the name of a bash variable holding it
-   * (for a caller that measures several directories in a loop).
-   */
-  path: string | { variable: string };
+  /** Directory to measure (etcd's data dir, or a dataset's mount point). */
+  path: string;
   /** Total bytes written, in MiB. Defaults to 22 (etcd's documented job). */
   sizeMiB?: number;
   /** The limits the run is judged against: it stops as soon as its verdict is certain. Defaults to 10 and 100 ms. */
@@ -49,117 +46,45 @@ function positive(name: string, v: number): number {
   return v;
 }
 
-/*
- * Reads fio's cumulative status documents (--output-format=json+ --status-interval) as they arrive. Per document:
- * the syncs done (jobs[0].sync.lat_ns.N), the slowest (max) and the latency histogram (bins: value in ns -> count,
- * ascending). Once the verdict is certain it interrupts fio (SIGINT: fio stops its jobs, exits 128 and still prints its
- * final results; sig_int and the __show_run_stats call, fio backend.c lines 78-91 and 2621-2623 at fio-3.33);
- * at most once a second (fio's "elapsed" changes) it prints a progress line on stderr. At the end it prints the stop
- * reason and the last complete document. The rule is the one verdictBounds() states, in integers.
- */
-const STATUS_AWK = String.raw`
-function judge(  rem, lo, hi, p) {
-  # A status snapshot can count a sync in N before its bin (fio updates them apart): the fewer is what is done.
-  rem = planned - (cum < n ? cum : n); if (rem < 0) rem = 0
-  lo = (af * 100 > planned && max > fail) ? 2 : ((aw * 100 > planned && max > warn) ? 1 : 0)
-  hi = ((af + rem) * 100 >= planned) ? 2 : (((aw + rem) * 100 >= planned) ? 1 : 0)
-  if (elapsed != shown && n > 0) {
-    p = (p99 < 0 || p99 > max) ? max : p99
-    printf "fdatasync latency: %d of %d syncs, %d s, p99 so far %.2f ms\n", n, planned, elapsed, p / 1e6 > "/dev/stderr"
-    fflush("/dev/stderr")
-    shown = elapsed
-  }
-  if (early && lo == hi && n < planned && !stopped) { stopped = 1; system("kill -INT " pid " 2>/dev/null") }
-}
-/^\{/ { buf = ""; depth = 0; insync = 0; inbins = 0; n = 0; max = 0; aw = 0; af = 0; cum = 0; p99 = -1 }
-{ buf = buf $0 "\n" }
-/^ *"elapsed" : / { elapsed = $3 + 0 }
-insync == 0 && /^ *"sync" : \{/ { insync = 1; depth = 0 }
-insync {
-  line = $0; opens = gsub(/\{/, "", line); closes = gsub(/\}/, "", line); depth += opens - closes
-  if (inbins && $0 ~ /\}/) inbins = 0
-  else if (inbins) {
-    v = $1; gsub(/"/, "", v); v += 0; c = $3 + 0; cum += c
-    if (p99 < 0 && cum * 100 >= 99 * n) p99 = v
-    if (v > warn) aw += c
-    if (v > fail) af += c
-  }
-  else if ($0 ~ /^ *"max" : /) max = $3 + 0
-  else if ($0 ~ /^ *"N" : /) n = $3 + 0
-  else if ($0 ~ /^ *"bins" : \{/) inbins = 1
-  if (depth <= 0) insync = -1
-}
-/^\}/ { last = buf; lastn = n; judge() }
-END {
-  printf "testbed-fio stop=%s planned=%d budget=%s\n", (lastn >= planned ? "complete" : (stopped ? "certain" : "budget")), planned, budget
-  printf "%s", last
-}`;
+/** The fio job's functions (`fio_job DIR`, and the status reader it runs): fio.sh. */
+export const FIO_SH = readShellFile(__dirname, "fio.sh");
 
 /**
- * The fio job as a bash body (it runs inside a step bundle or on its own): checks fio, the path and the free
- * space, writes in a fresh directory under the path that is removed afterwards, and prints a line saying why the
- * run stopped, then fio's JSON, on stdout. The run ends at the planned size, at the time budget, or as soon as the
- * verdict against the thresholds is certain whatever the remaining syncs do (verdictBounds); progress goes to stderr.
+ * The values the fio job reads from its program's header: size, planned syncs, limits in ns, time budget, whether
+ * to stop once the verdict is certain, and the constants above. The directory is `fio_job`'s argument.
  */
-export function fioScriptBody(job: FioJob): string {
+export function fioValues(job: Omit<FioJob, "path">): Record<string, ScriptValue> {
   const size = positive("sizeMiB", job.sizeMiB ?? DEFAULT_FIO_SIZE_MIB);
   const t = job.thresholds ?? { warnMs: DEFAULT_WARN_P99_MS, failMs: DEFAULT_FAIL_P99_MS };
   const budget = Math.ceil(positive("budgetSeconds", job.budgetSeconds ?? DEFAULT_BUDGET_SECONDS));
   const sizeKiB = Math.max(4, Math.round(size * 1024));
-  const ns = (ms: number) => String(Math.round(positive("threshold", ms) * 1e6));
-  const v = (name: string, value: string | number) => `${name}=${shq(String(value))}`;
-  let pathLine: string;
-  if (typeof job.path === "string") pathLine = v("fio_path", job.path);
-  else if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(job.path.variable)) pathLine = `fio_path="$${job.path.variable}"`;
-  else throw new Error(`fio job: ${JSON.stringify(job.path.variable)} is not a bash variable name`);
-  return `${pathLine}
-${v("fio_size_mib", size)}
-${v("fio_size_kib", sizeKiB)}
-${v("fio_planned", plannedSyncs(sizeKiB))}
-${v("fio_warn_ns", ns(t.warnMs))}
-${v("fio_fail_ns", ns(t.failMs))}
-${v("fio_budget_s", budget)}
-${v("fio_early", job.stopWhenCertain === false ? 0 : 1)}
-${v("fio_status_awk", STATUS_AWK)}
-command -v fio >/dev/null || { echo "fio is not installed (Debian/Ubuntu: apt-get install fio; package fio)" >&2; exit ${FIO_EXIT.noFio}; }
-[ -d "$fio_path" ] || { echo "path $fio_path does not exist or is not a directory" >&2; exit ${FIO_EXIT.noPath}; }
-free_kib="$(df -Pk -- "$fio_path" | awk 'NR==2 {print $4}')"
-need_kib=$(( fio_size_kib + 1024 ))
-[ "\${free_kib:-0}" -ge "$need_kib" ] || { echo "no space for the $fio_size_mib MiB test file at $fio_path: \${free_kib:-0} KiB free, $need_kib KiB needed" >&2; exit ${FIO_EXIT.noSpace}; }
-# A run cut short (a dropped connection) can leave its directory behind: those are ours, remove them first.
-rm -rf -- "$fio_path"/.testbed-fio.*
-# Each step checks its own failure: inside a caller's \`if\` (a step bundle), bash ignores set -e.
-fio_dir="$(mktemp -d "$fio_path/.testbed-fio.XXXXXX")" || { echo "cannot create a directory at $fio_path" >&2; exit ${FIO_EXIT.fioFailed}; }
-fio_pid=""
-trap '[ -z "$fio_pid" ] || kill "$fio_pid" 2>/dev/null || true; rm -rf -- "$fio_dir"' EXIT
-trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 143' TERM
-mkfifo "$fio_dir/status" || { echo "cannot create a pipe in $fio_dir" >&2; exit ${FIO_EXIT.fioFailed}; }
-# fio's stderr is kept for a failure: its status dumps of the first syncs complain about percentiles of a handful.
-# fio runs in the fresh directory under relative names: a path with ':' (fio's list separator) stays one directory.
-# --runtime is the time budget; the status every ${FIO_STATUS_INTERVAL} lets the reader stop it once the verdict is certain.
-( cd "$fio_dir" && exec fio --name=etcd-fdatasync --filename=etcd-fdatasync.0 --rw=write --ioengine=sync --fdatasync=1 \\
-  --bs=${FIO_BLOCK_SIZE} --size="\${fio_size_kib}k" --runtime="$fio_budget_s" \\
-  --output-format=json+ --status-interval=${FIO_STATUS_INTERVAL} ) > "$fio_dir/status" 2> "$fio_dir/stderr" &
-fio_pid=$!
-fio_out="$(LC_ALL=C awk -v planned="$fio_planned" -v warn="$fio_warn_ns" -v fail="$fio_fail_ns" -v budget="$fio_budget_s" \\
-  -v early="$fio_early" -v pid="$fio_pid" "$fio_status_awk" < "$fio_dir/status")"
-fio_rc=0
-wait "$fio_pid" || fio_rc=$?
-fio_pid=""
-# After the reader's SIGINT fio exits non-zero, with its final results printed all the same.
-case "$fio_out" in
-  "testbed-fio stop=certain "*) ;;
-  *) [ "$fio_rc" -eq 0 ] || { cat "$fio_dir/stderr" >&2; echo "fio failed at $fio_path (exit $fio_rc)" >&2; exit ${FIO_EXIT.fioFailed}; } ;;
-esac
-case "$fio_out" in
-  *'"jobs"'*) printf '%s\\n' "$fio_out" ;;
-  *) cat "$fio_dir/stderr" >&2; echo "fio failed at $fio_path: it printed no results" >&2; exit ${FIO_EXIT.fioFailed} ;;
-esac`;
+  const ns = (ms: number) => Math.round(positive("threshold", ms) * 1e6);
+  return {
+    fio_size_mib: size,
+    fio_size_kib: sizeKiB,
+    fio_planned: plannedSyncs(sizeKiB),
+    fio_warn_ns: ns(t.warnMs),
+    fio_fail_ns: ns(t.failMs),
+    fio_budget_s: budget,
+    fio_early: job.stopWhenCertain === false ? 0 : 1,
+    fio_block_size: FIO_BLOCK_SIZE,
+    fio_status_interval: FIO_STATUS_INTERVAL,
+    fio_exit_no_fio: FIO_EXIT.noFio,
+    fio_exit_no_path: FIO_EXIT.noPath,
+    fio_exit_no_space: FIO_EXIT.noSpace,
+    fio_exit_failed: FIO_EXIT.fioFailed,
+  };
 }
 
-/** The job as a complete script, for running it on its own (`bash -s`). */
+/**
+ * The job at one directory as a program of its own (`testbed disk-check` runs it with `bash -s`): fio.sh, and
+ * disk-check.sh, whose create runs it at `path`. stdout is fio's: why the run stopped, then its JSON.
+ */
 export function fioScript(job: FioJob): string {
-  return `set -euo pipefail\n${fioScriptBody(job)}\n`;
+  return stepProgram("disk-check", {
+    values: { ...fioValues(job), check_path: job.path },
+    body: `${FIO_SH}\n\n${readShellFile(__dirname, "disk-check.sh")}`,
+  });
 }
 
 /** fdatasync latency of one fio run, in milliseconds. */
@@ -202,7 +127,7 @@ function percentile(map: Record<string, number>, p: number): number {
 /**
  * Reads the fdatasync latency from fio's JSON (`--output-format=json` or `json+`). Works with fio 3.x (Debian's
  * 3.33 and newer 3.4x, which share `jobs[0].sync.lat_ns`); tolerates notes fio prints before the JSON, and reads the
- * line fioScriptBody prints before it (why the run stopped, the planned syncs, the budget).
+ * line fio_job (fio.sh) prints before it (why the run stopped, the planned syncs, the budget).
  */
 export function parseFioJson(text: string): FioResult {
   const stop = /^testbed-fio stop=(complete|certain|budget) planned=(\d+) budget=(\d+)$/m.exec(text);

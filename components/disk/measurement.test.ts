@@ -3,7 +3,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import { bundle, parseResult } from "../remote/script";
+import { parseResult, stepProgram } from "../remote/script";
 import { CREATED_DIRS, diskLatencyScript, resultOf, resultsOf } from "./measurement";
 import { DiskGateError, gate } from "./gate";
 import type { FioResult } from "./fio";
@@ -66,9 +66,9 @@ describe("gate", () => {
 describe.runIf(process.getuid?.() === 0)("diskLatencyScript on a real disk", () => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), "testbed-gate-"));
   const etcdDir = path.join(root, "var/lib/rancher/k3s/server/db");
-  const script = bundle("k3s-cp/disk-gate-k3s", diskLatencyScript("k3s-cp", [etcdDir], job(0.25)));
+  const script = stepProgram("k3s-cp/disk-gate-k3s", diskLatencyScript("k3s-cp", [etcdDir], job(0.25)));
   // 64 KiB (28 fdatasyncs): the 150 ms-per-sync run stops at its first slow sync.
-  const small = bundle("k3s-cp/disk-gate-k3s", diskLatencyScript("k3s-cp", [etcdDir], job(0.0625)));
+  const small = stepProgram("k3s-cp/disk-gate-k3s", diskLatencyScript("k3s-cp", [etcdDir], job(0.0625)));
   const run = (action: string, prefix: string[] = [], input = script) =>
     spawnSync(prefix[0] ?? "bash", [...prefix.slice(1), ...(prefix.length ? ["bash"] : []), "-s", "--", action], {
       input,
@@ -96,7 +96,7 @@ describe.runIf(process.getuid?.() === 0)("diskLatencyScript on a real disk", () 
 
   it("says a directory someone else removed is already gone, and forgets it", () => {
     const gone = path.join(root, "var/lib/removed-by-an-uninstall");
-    const script = bundle("k3s-cp/disk-gate-k3s", diskLatencyScript("k3s-cp", [gone], job(0.0625)));
+    const script = stepProgram("k3s-cp/disk-gate-k3s", diskLatencyScript("k3s-cp", [gone], job(0.0625)));
     expect(run("create", [], script).status).toBe(0);
     fs.rmdirSync(gone);
     expect(parseResult(run("delete", [], script).stdout)).toMatchObject({ detail: `${gone} is already gone` });
@@ -105,7 +105,7 @@ describe.runIf(process.getuid?.() === 0)("diskLatencyScript on a real disk", () 
 
   it("run together, as Pulumi runs independent deletes, gates' deletes each remove their own directory", async () => {
     const dirs = Array.from({ length: 8 }, (_, i) => path.join(root, `gate-${i}`));
-    const scripts = dirs.map((d) => bundle("k3s-cp/disk-gate", diskLatencyScript("k3s-cp", [d], job(0.0625))));
+    const scripts = dirs.map((d) => stepProgram("k3s-cp/disk-gate", diskLatencyScript("k3s-cp", [d], job(0.0625))));
     for (const s of scripts) expect(run("create", [], s).status).toBe(0);
     const deleteAsync = (input: string) =>
       new Promise<{ code: number | null; stderr: string }>((resolve) => {
@@ -149,7 +149,7 @@ describe.runIf(process.getuid?.() === 0)("diskLatencyScript on a real disk", () 
   it("measures two directories on one filesystem once, and gates both on that result", () => {
     const karmada = path.join(root, "var/lib/karmada-system/karmada-etcd");
     const shm = fs.mkdtempSync(path.join("/dev/shm", "testbed-gate-"));
-    const both = bundle(
+    const both = stepProgram(
       "karmada-host/disk-gate-k3s",
       diskLatencyScript("karmada-host", [etcdDir, karmada, shm], job(0.0625)),
     );

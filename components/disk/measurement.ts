@@ -2,8 +2,9 @@ import { posix } from "node:path";
 import type * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import type { RemoteHost } from "../remote/host";
-import { type InlineStepScript, parseResult, shq } from "../remote/script";
-import { type FioJob, type FioResult, fioScriptBody, parseFioJson } from "./fio";
+import { scriptStep } from "../remote/scriptStep";
+import { type StepScript, parseResult, readShellFile } from "../remote/script";
+import { FIO_SH, type FioJob, type FioResult, fioValues, parseFioJson } from "./fio";
 import { recordFile } from "../zfs/zfs";
 
 /** Directories the measurement created (so delete removes only those, and only when etcd left them empty). */
@@ -14,82 +15,32 @@ export const ZFS_PROBE_MOUNT = "/var/lib/testbed/fio-probe";
 /** What one measurement runs: its size, the limits it stops on once its verdict is certain, its time budget. */
 export type Measurement = Required<Pick<FioJob, "sizeMiB" | "thresholds" | "budgetSeconds">>;
 
-/** The fio job in a subshell; its JSON lands base64-encoded in an output line, its failure names host and path. */
-function measureLines(job: Measurement): string {
-  return `if ! fio_json="$( (
-${fioScriptBody({ path: { variable: "gate_path" }, ...job })}
-) )"; then
-  fail "host $gate_host: could not measure fdatasync latency at $gate_path (see above)"
-fi
-`;
-}
-
 /**
  * Measures fdatasync latency at the directories etcd will write to, once per filesystem: a directory on the same
  * filesystem (st_dev) as one already measured is gated on that measurement (Karmada's etcd and k3s' on one VM disk).
  * Each directory is created if missing (etcd would create it anyway) and remembered, so delete removes it only if
- * the measurement made it and nothing is in it. Prints `{"fio":[<base64 fio output>, ...]}`, one per directory.
+ * the measurement made it and nothing is in it. Prints `{"fio":[<base64 fio output>, ...]}`, one per directory
+ * (disk-latency.sh).
  */
-export function diskLatencyScript(host: string, paths: string[], job: Measurement): InlineStepScript {
+export function diskLatencyScript(host: string, paths: string[], job: Measurement): StepScript {
   if (paths.length === 0) throw new Error("diskLatencyScript: no path to measure");
-  const registry = shq(posix.dirname(CREATED_DIRS));
-  const list = shq(CREATED_DIRS);
-  const header = `gate_host=${shq(host)}
-gate_paths=(${paths.map(shq).join(" ")})`;
   return {
-    create: `
-${header}
-for gate_path in "\${gate_paths[@]}"; do
-  if [ ! -d "$gate_path" ]; then
-    mkdir -p -- "$gate_path" ${registry}
-    ( flock 9; printf '%s\\n' "$gate_path" >> ${list} ) 9<${registry}
-  fi
-done
-gate_devs=(); gate_fio=(); gate_note=""
-for i in "\${!gate_paths[@]}"; do
-  gate_path="\${gate_paths[$i]}"
-  gate_dev="$(stat -c %d -- "$gate_path")"
-  for j in "\${!gate_devs[@]}"; do
-    if [ "\${gate_devs[$j]}" = "$gate_dev" ]; then
-      gate_fio[i]="\${gate_fio[$j]}"; gate_devs[i]="$gate_dev"
-      gate_note="$gate_note; $gate_path is on the same filesystem, gated on that measurement"
-      continue 2
-    fi
-  done
-${measureLines(job)}
-  gate_fio[i]="$(printf '%s' "$fio_json" | base64 -w0)"; gate_devs[i]="$gate_dev"
-  gate_note="$gate_note; measured fdatasync latency at $gate_path"
-done
-gate_list="$(printf '"%s",' "\${gate_fio[@]}")"
-output "{\\"fio\\":[\${gate_list%,}]}"
-unchanged "\${gate_note#; }"`,
-    // The list is shared by every gate on the host, and Pulumi runs independent deletes together: it is rewritten
-    // under a lock on its directory, through a temporary file of this process's own.
-    delete: `
-${header}
-gate_note=""; gate_removed=""
-for gate_path in "\${gate_paths[@]}"; do
-  if [ -f ${list} ] && grep -qxF -- "$gate_path" ${list}; then
-    if [ ! -d "$gate_path" ]; then
-      gate_note="$gate_note; $gate_path is already gone"
-    elif rmdir -- "$gate_path" 2>/dev/null; then
-      gate_note="$gate_note; removed $gate_path"; gate_removed=yes
-    else
-      gate_note="$gate_note; $gate_path is not empty; left in place"
-    fi
-    ( flock 9; { grep -vxF -- "$gate_path" ${list} || true; } > ${list}.$$ && mv ${list}.$$ ${list} ) 9<${registry}
-  else
-    gate_note="$gate_note; $gate_path was not created by the measurement"
-  fi
-done
-if [ -n "$gate_removed" ]; then changed "\${gate_note#; }"; else unchanged "\${gate_note#; }"; fi`,
+    values: {
+      gate_host: host,
+      gate_paths: paths,
+      created_dirs: CREATED_DIRS,
+      created_dirs_lock: posix.dirname(CREATED_DIRS),
+      ...fioValues(job),
+    },
+    body: `${FIO_SH}\n\n${readShellFile(__dirname, "disk-latency.sh")}`,
   };
 }
 
 /**
  * Measures a ZFS dataset as its children (the VMs' volumes) see it: a short-lived child dataset inherits the
- * dataset's properties, is mounted, measured and destroyed. Works whatever the dataset's own mountpoint is
- * (Incus pools are often mountpoint=none).
+ * dataset's properties, is mounted, measured and destroyed (zfs-latency.sh). Works whatever the dataset's own
+ * mountpoint is (Incus pools are often mountpoint=none). asRecorded: once the dataset is tuned, the child gets the
+ * values the tuning step recorded before its first change, so "before" keeps measuring the original settings.
  */
 export function zfsLatencyScript(
   host: string,
@@ -97,44 +48,19 @@ export function zfsLatencyScript(
   label: string,
   job: Measurement,
   opts: { asRecorded?: boolean } = {},
-): InlineStepScript {
-  const mount = `${ZFS_PROBE_MOUNT}-${label}`;
-  const header = `gate_host=${shq(host)}
-gate_child=${shq(`${dataset}/testbed-fio-${label}`)}
-gate_path=${shq(mount)}
-gate_dataset=${shq(dataset)}
-gate_label=${shq(label)}
-gate_record=${shq(recordFile(dataset))}`;
-  // A just-unmounted dataset can be "busy" for a moment (zfs-fuse, and OpenZFS with a lingering reader): retry.
-  const destroy = `for i in 1 2 3 4 5 6 7 8 9 10; do zfs list -H "$gate_child" >/dev/null 2>&1 || break; zfs destroy "$gate_child" >/dev/null 2>&1 && break; sleep 0.5; done; rmdir -- "$gate_path" 2>/dev/null || true`;
-  // "before", once the dataset has been tuned (a re-run after an upgrade or a new size): the child dataset gets the
-  // values the tuning step recorded before its first change, so "before" keeps measuring the original settings.
-  const recorded = opts.asRecorded
-    ? `
-if [ -s "$gate_record" ]; then
-  while IFS=$'\t' read -r prop value source; do create_opts+=(-o "$prop=$value"); recorded_props+=("$prop"); done < "$gate_record"
-fi`
-    : "";
+): StepScript {
   return {
-    create: `
-${header}
-cleanup() { ${destroy}; }
-cleanup
-mkdir -p -- "$gate_path"
-create_opts=(); recorded_props=()${recorded}
-zfs create -o mountpoint="$gate_path" "\${create_opts[@]}" "$gate_child" || fail "host $gate_host: cannot create the measurement dataset $gate_child"
-trap cleanup EXIT
-[ "$(zfs get -H -o value mounted "$gate_child")" = yes ] || fail "host $gate_host: the measurement dataset $gate_child did not mount at $gate_path"
-as=""
-if [ \${#recorded_props[@]} -gt 0 ]; then
-  as="; with the settings recorded before tuning: $(zfs get -H -p -o property,value "$(IFS=,; echo "\${recorded_props[*]}")" "$gate_child" | tr '\t\n' '= ' | sed 's/ $//')"
-fi
-${measureLines(job)}
-output "{\\"fio\\":[\\"$(printf '%s' "$fio_json" | base64 -w0)\\"]}"
-unchanged "measured fdatasync latency on $gate_dataset ($gate_label$as)"`,
-    delete: `
-${header}
-if zfs list -H "$gate_child" >/dev/null 2>&1; then ${destroy}; changed "removed $gate_child"; else unchanged "nothing to remove"; fi`,
+    values: {
+      gate_host: host,
+      gate_dataset: dataset,
+      gate_label: label,
+      gate_child: `${dataset}/testbed-fio-${label}`,
+      gate_path: `${ZFS_PROBE_MOUNT}-${label}`,
+      gate_record: recordFile(dataset),
+      gate_as_recorded: opts.asRecorded ?? false,
+      ...fioValues(job),
+    },
+    body: `${FIO_SH}\n\n${readShellFile(__dirname, "zfs-latency.sh")}`,
   };
 }
 
@@ -153,8 +79,8 @@ export function resultOf(stdout: string): FioResult {
 
 export interface DiskLatencyCheckArgs {
   host: RemoteHost;
-  /** The step's role on the host, e.g. "disk-gate-k3s" or "fsync-before". */
-  role: string;
+  /** The step's name on the host (`<host>/<name>`), e.g. "disk-gate-k3s" or "fsync-before". */
+  name: string;
   /** Measure these directories (once per filesystem they are on) ... */
   paths?: string[];
   /**
@@ -187,8 +113,9 @@ export class DiskLatencyCheck extends pulumi.ComponentResource {
     const script = args.zfs
       ? zfsLatencyScript(host, args.zfs.dataset, args.zfs.label, args.job, { asRecorded: args.zfs.asRecorded })
       : diskLatencyScript(host, args.paths ?? ["/"], args.job);
-    this.step = args.host.step(args.role, script, { parent: this, dependsOn: args.dependsOn });
-    this.results = this.step.stdout.apply(resultsOf);
+    const measured = scriptStep(args.host, args.name, script, resultsOf, { parent: this, dependsOn: args.dependsOn });
+    this.step = measured.step;
+    this.results = measured.parsed;
     this.result = this.results.apply((r) => r[0]);
     this.registerOutputs({ result: this.result, results: this.results });
   }

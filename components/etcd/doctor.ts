@@ -1,4 +1,4 @@
-import { shq } from "../remote/script";
+import { readShellFile, stepProgram } from "../remote/script";
 import { type LatencySummary, type MemberMetrics, provenAbove } from "./metrics";
 import type { LogFindings } from "./logs";
 import { LOG_SIGNS } from "./logs";
@@ -200,48 +200,17 @@ export const K3S_ETCD_METRICS_URL = "http://127.0.0.1:2381/metrics";
 export const LOG_GREP = "took too long|heartbeat on time|slow fdatasync|sync duration of|elected leader";
 
 /**
- * The script doctor runs on an etcd-bearing host: the etcd metrics page at `metricsUrl`, the last `since` of k3s'
- * journal (its embedded etcd logs there), and, where `karmada` is set and the host runs Karmada's host cluster, the
- * Karmada etcd pod's log. Sections start with `TESTBED section <name>`; what is missing is said on a
- * `TESTBED unavailable <name>: <why>` line, never by failing. Every value enters through one `readonly` header,
- * quoted by `shq`, and is used only as "$name": the body is constant text. The URL is not echoed back: a newline
- * in it would forge a section line.
+ * The program doctor runs on an etcd-bearing host (probe.sh): the etcd metrics page at `metricsUrl`, the last
+ * `since` of k3s' journal (its embedded etcd logs there), and, where `karmada` is set and the host runs Karmada's
+ * host cluster, the Karmada etcd pod's log. Sections start with `TESTBED section <name>`; what is missing is said on
+ * a `TESTBED unavailable <name>: <why>` line, never by failing. Every value enters through the program's header,
+ * quoted by `shq`; the body is constant text.
  */
 export function etcdProbeScript(opts: { metricsUrl: string; since: string; karmada?: boolean }): string {
-  return `set -euo pipefail
-readonly url=${shq(opts.metricsUrl)}
-readonly since=${shq(opts.since)}
-readonly log_grep=${shq(LOG_GREP)}
-echo "TESTBED section metrics"
-if command -v curl >/dev/null 2>&1; then
-  curl -fsS --max-time 10 --url "$url" || echo "TESTBED unavailable metrics: nothing answers at the metrics URL (k3s on its default sqlite store has no etcd; or etcd is down)"
-elif command -v wget >/dev/null 2>&1; then
-  wget -qO- -T 10 -- "$url" || echo "TESTBED unavailable metrics: nothing answers at the metrics URL"
-else
-  echo "TESTBED unavailable metrics: neither curl nor wget on this host"
-fi
-echo "TESTBED section journal"
-if command -v journalctl >/dev/null 2>&1 && systemctl cat k3s.service >/dev/null 2>&1; then
-  journalctl -u k3s.service --since "-$since" -o short-iso --no-pager | grep -E -- "$log_grep" || true
-else
-  echo "TESTBED unavailable journal: no k3s.service in this host's journal"
-fi
-${
-  opts.karmada
-    ? `echo "TESTBED section karmada-etcd"
-if command -v k3s >/dev/null 2>&1; then
-  pods=$(k3s kubectl -n karmada-system get pods -o name 2>/dev/null | grep etcd || true)
-  if [ -n "$pods" ]; then
-    for p in $pods; do k3s kubectl -n karmada-system logs "$p" --since="$since" --timestamps 2>&1 | grep -E -- "$log_grep" || true; done
-  else
-    echo "TESTBED unavailable karmada-etcd: no etcd pod in karmada-system"
-  fi
-else
-  echo "TESTBED unavailable karmada-etcd: no k3s on this host"
-fi`
-    : ""
-}
-`;
+  return stepProgram("doctor/etcd-probe", {
+    values: { url: opts.metricsUrl, since: opts.since, log_grep: LOG_GREP, karmada: opts.karmada ?? false },
+    body: readShellFile(__dirname, "probe.sh"),
+  });
 }
 
 /** The sections of the probe's output, and what it said was unavailable. */

@@ -421,11 +421,13 @@ describe("renderHistogram", () => {
 describe("the doctor's probe on a host", () => {
   it("asks for metrics, k3s' journal and, on the Karmada host, the Karmada etcd pod's log, filtered on the host", () => {
     const s = etcdProbeScript({ metricsUrl: "http://127.0.0.1:2381/metrics", since: "1h", karmada: true });
-    expect(s.split("\n").slice(0, 4)).toEqual([
+    expect(s.split("\n").slice(0, 6)).toEqual([
       "set -euo pipefail",
+      "# testbed step: doctor/etcd-probe",
       "readonly url=http://127.0.0.1:2381/metrics",
       "readonly since=1h",
       `readonly log_grep='${LOG_GREP}'`,
+      "readonly karmada=true",
     ]);
     expect(s).toContain('curl -fsS --max-time 10 --url "$url"');
     expect(s).toContain('journalctl -u k3s.service --since "-$since" -o short-iso --no-pager | grep -E -- "$log_grep"');
@@ -434,7 +436,7 @@ describe("the doctor's probe on a host", () => {
     const odd = etcdProbeScript({ metricsUrl: "http://x/m?a=1&b=2", since: "1h" });
     expect(odd).toContain("readonly url='http://x/m?a=1&b=2'\n");
     expect(odd.match(/a=1&b=2/g)).toHaveLength(1);
-    expect(etcdProbeScript({ metricsUrl: "u", since: "1h" })).not.toContain("karmada");
+    expect(etcdProbeScript({ metricsUrl: "u", since: "1h" })).toContain("\nreadonly karmada=false\n");
   });
 
   // Issue 10, item 4: a hostile --metrics-url (or --since) must stay text when the rendered probe runs under bash.
@@ -496,6 +498,20 @@ describe("the doctor's probe on a host", () => {
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it("reads the Karmada etcd pod's log only on the Karmada host", () => {
+    // No curl, wget, journalctl or k3s on PATH: each section says what is missing.
+    const run = (karmada: boolean) =>
+      spawnSync("/bin/bash", ["-s"], {
+        input: etcdProbeScript({ metricsUrl: "u", since: "1h", karmada }),
+        encoding: "utf8",
+        env: { PATH: "/nonexistent-for-probe" },
+      });
+    const plain = run(false);
+    expect(plain.status).toBe(0);
+    expect(Object.keys(parseProbeOutput(plain.stdout).sections)).toEqual(["metrics", "journal"]);
+    expect(parseProbeOutput(run(true).stdout).unavailable).toContain("karmada-etcd: no k3s on this host");
   });
 
   it("splits the probe's output into sections and what was unavailable", () => {

@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { isSecret, setupMocks, unwrap, type MockedResource } from "../../test/harness/mocks";
 import type { HostSpec } from "../spec";
 import { RemoteHost, connectionFor, preflightScript, privilegeOf } from "./host";
-import { bundle, parseResult, runCommand, shq } from "./script";
+import { stepProgram, parseResult, runCommand, shq } from "./script";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -69,7 +69,7 @@ describe("privilegeOf", () => {
 describe("RemoteHost", () => {
   it("makes a reachable step first and runs later steps after it", async () => {
     const host = new RemoteHost("pi", { host: { ...base, name: "pi", sudoPassword: "s3cret" } });
-    const step = host.step("hello", { create: 'changed "hi"' });
+    const step = host.step("hello", { body: `step_create() {\n${'changed "hi"'}\n}` });
     await unwrap(step.stdout);
     const names = created.filter((r) => r.name.startsWith("pi/")).map((r) => r.name);
     expect(names).toEqual(["pi/reachable", "pi/hello"]);
@@ -79,14 +79,18 @@ describe("RemoteHost", () => {
     expect(hello.inputs.delete).toBe(runCommand("sudo-password", "delete"));
     expect(JSON.stringify(hello.inputs.create)).not.toContain("s3cret");
     expect(await isSecret(step.stdin as never)).toBe(true);
-    expect(await unwrap(step.stdin as never)).toBe(`s3cret\n${bundle("pi/hello", { create: 'changed "hi"' })}`);
+    expect(await unwrap(step.stdin as never)).toBe(
+      `s3cret\n${stepProgram("pi/hello", { body: `step_create() {\n${'changed "hi"'}\n}` })}`,
+    );
   });
 
   it("never logs the stdout of steps that print secrets", async () => {
     // additionalSecretOutputs is applied by the engine, not the mock monitor: consumers also wrap such
     // stdout in pulumi.secret, and their own tests assert isSecret on what they export.
     const host = new RemoteHost("jetson", { host: { ...base, name: "jetson" } });
-    await unwrap(host.step("token", { create: "output x; unchanged" }, { secretOutput: true }).stdout);
+    await unwrap(
+      host.step("token", { body: `step_create() {\n${"output x; unchanged"}\n}` }, { secretOutput: true }).stdout,
+    );
     const rec = created.find((r) => r.name === "jetson/token")!;
     expect(rec.inputs.logging).toBe("none");
     expect(created.find((r) => r.name === "jetson/reachable")!.inputs.logging).toBe("stdoutAndStderr");
@@ -111,7 +115,7 @@ describe("preflightScript", () => {
   const otherArch = myArch === "amd64" ? "arm64" : "amd64";
 
   it("reports the host's facts when it matches the spec", () => {
-    const r = run(bundle("t/reachable", preflightScript({ name: "t", arch: myArch, user: "root" })));
+    const r = run(stepProgram("t/reachable", preflightScript({ name: "t", arch: myArch, user: "root" })));
     expect(r.code).toBe(0);
     expect(r.out).toMatch(
       new RegExp(
@@ -129,7 +133,7 @@ describe("preflightScript", () => {
       { mode: 0o755 },
     );
     try {
-      const program = bundle("t/reachable", preflightScript({ name: "t", arch: myArch, user: "root" }));
+      const program = stepProgram("t/reachable", preflightScript({ name: "t", arch: myArch, user: "root" }));
       const out = execFileSync("bash", ["-s", "--", "create"], {
         input: program,
         encoding: "utf8",
@@ -142,7 +146,7 @@ describe("preflightScript", () => {
   });
 
   it("names the host and the setting when the architecture differs", () => {
-    const r = run(bundle("t/reachable", preflightScript({ name: "t", arch: otherArch, user: "root" })));
+    const r = run(stepProgram("t/reachable", preflightScript({ name: "t", arch: otherArch, user: "root" })));
     expect(r.code).toBe(1);
     expect(r.out).toContain(`host t: uname -m says ${here}, but hosts.t.arch is ${otherArch}`);
   });
@@ -151,9 +155,9 @@ describe("preflightScript", () => {
 describe("preflightScript renders one program per privilege", () => {
   // The hosts of the sim and demo stacks: the NUC logs in as root, the boards with passwordless sudo or a password.
   const programs = {
-    "preflight-root": bundle("nuc/reachable", preflightScript({ name: "nuc", arch: "amd64", user: "root" })),
-    "preflight-sudo": bundle("pi/reachable", preflightScript({ name: "pi", arch: "arm64", user: "testbed" })),
-    "preflight-sudo-password": bundle(
+    "preflight-root": stepProgram("nuc/reachable", preflightScript({ name: "nuc", arch: "amd64", user: "root" })),
+    "preflight-sudo": stepProgram("pi/reachable", preflightScript({ name: "pi", arch: "arm64", user: "testbed" })),
+    "preflight-sudo-password": stepProgram(
       "jetson/reachable",
       preflightScript({ name: "jetson", arch: "arm64", user: "testbed", sudoPassword: "not-in-the-program" }),
     ),

@@ -2,15 +2,7 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import type { HostSpec } from "../spec";
 import { hostConnection } from "./connection";
-import {
-  type InlineStepScript,
-  type StepScript,
-  bundle,
-  privilegeOf,
-  readShellFile,
-  runCommand,
-  stdinFor,
-} from "./script";
+import { type StepScript, stepProgram, privilegeOf, readShellFile, runCommand, stdinFor } from "./script";
 
 export type ConnectionArgs = command.types.input.remote.ConnectionArgs;
 
@@ -97,19 +89,17 @@ export class RemoteHost extends pulumi.ComponentResource {
   }
 
   /**
-   * Runs a bundled script on this host as `${host}/${role}` (the plan groups steps by that prefix). It depends on the host's "reachable" step (and on
+   * Runs a step's program on this host as `${host}/${name}` (the plan groups steps by that prefix). It depends on the host's "reachable" step (and on
    * `dependsOn`); the script travels on stdin, so secrets inside it never appear in a command line.
    */
-  step(
-    role: string,
-    script: pulumi.Input<StepScript | InlineStepScript>,
-    opts: StepOptions = {},
-  ): command.remote.Command {
-    const stepName = `${this.name}/${role}`;
+  step(name: string, script: pulumi.Input<StepScript>, opts: StepOptions = {}): command.remote.Command {
+    const stepName = `${this.name}/${name}`;
     const privilege = privilegeOf(this.spec);
-    const stdin = pulumi.output(script).apply((s) => stdinFor(privilege, bundle(stepName, s), this.spec.sudoPassword));
+    const stdin = pulumi
+      .output(script)
+      .apply((s) => stdinFor(privilege, stepProgram(stepName, s), this.spec.sudoPassword));
     const secretStdin = this.spec.sudoPassword !== undefined ? pulumi.secret(stdin) : stdin;
-    const dependsOn = role === "reachable" ? (opts.dependsOn ?? []) : [this.reachable, ...(opts.dependsOn ?? [])];
+    const dependsOn = name === "reachable" ? (opts.dependsOn ?? []) : [this.reachable, ...(opts.dependsOn ?? [])];
     return new command.remote.Command(
       stepName,
       {

@@ -3,14 +3,16 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import { bundle, parseResult, readShellFile, runCommand, shq, stdinFor, stepProgram, valueLine } from "./script";
+import { parseResult, readShellFile, runCommand, shq, stdinFor, stepProgram, valueLine } from "./script";
 
 function run(script: string, action = "create"): string {
   return execFileSync("bash", ["-s", "--", action], { input: script, encoding: "utf8" });
 }
 
-describe("bundle", () => {
-  const script = bundle("demo/step", { create: 'changed "made it"', delete: 'changed "undid it"' });
+describe("stepProgram", () => {
+  const script = stepProgram("demo/step", {
+    body: `step_create() {\n${'changed "made it"'}\n}\nstep_delete() {\n${'changed "undid it"'}\n}`,
+  });
 
   it("starts with set -euo pipefail and names the step", () => {
     expect(script.split("\n").slice(0, 2)).toEqual(["set -euo pipefail", "# testbed step: demo/step"]);
@@ -22,7 +24,9 @@ describe("bundle", () => {
   });
 
   it("has a harmless delete when the step has nothing to undo", () => {
-    expect(run(bundle("x", { create: "unchanged" }), "delete")).toBe("TESTBED unchanged nothing to undo\n");
+    expect(run(stepProgram("x", { body: `step_create() {\n${"unchanged"}\n}` }), "delete")).toBe(
+      "TESTBED unchanged nothing to undo\n",
+    );
   });
 
   it("rejects an unknown action", () => {
@@ -30,12 +34,12 @@ describe("bundle", () => {
   });
 
   it("keeps multi-line quoted strings byte for byte", () => {
-    const s = bundle("x", { create: "text='a:\n  b: c'\nchanged \"$text\"" });
+    const s = stepProgram("x", { body: `step_create() {\n${"text='a:\n  b: c'\nchanged \"$text\""}\n}` });
     expect(run(s)).toBe("TESTBED changed a:\n  b: c\n");
   });
 
   it("keeps commands that read stdin from eating the script", () => {
-    const s = bundle("x", { create: 'rest="$(cat)"; changed "rest=[$rest]"' });
+    const s = stepProgram("x", { body: `step_create() {\n${'rest="$(cat)"; changed "rest=[$rest]"'}\n}` });
     expect(run(s)).toBe("TESTBED changed rest=[]\n");
   });
 });

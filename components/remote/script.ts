@@ -29,12 +29,6 @@ export interface StepScript {
   body: string;
 }
 
-/** TRANSITIONAL (removed once every step reads its bash from a .sh file): bodies given as strings. */
-export interface InlineStepScript {
-  create: string;
-  delete?: string;
-}
-
 /**
  * Shell helpers available to every step: the result lines, `fail`, and JSON built from values (quotes, backslashes
  * and control characters escaped), never by string concatenation.
@@ -79,13 +73,7 @@ export function readShellFile(dir: string, name: string): string {
  * The full program of a step: `set -euo pipefail`, its name, the values' header, the prelude, the body, and the
  * dispatcher that runs the body the action names.
  */
-export function stepProgram(stepName: string, given: StepScript | InlineStepScript): string {
-  const script: StepScript =
-    "body" in given
-      ? given
-      : {
-          body: `step_create() {\n${given.create.trim()}\n}\n${given.delete ? `step_delete() {\n${given.delete.trim()}\n}` : ""}`,
-        };
+export function stepProgram(stepName: string, script: StepScript): string {
   return [
     "set -euo pipefail",
     `# testbed step: ${stepName.replace(/[\r\n]/g, " ")}`,
@@ -146,7 +134,7 @@ const ASKPASS_LINES = [
 ];
 
 /**
- * The command line that runs a bundled step (the bundle itself travels on stdin, never in the command line).
+ * The command line that runs a step's program (the program itself travels on stdin, never in the command line).
  *
  * With a sudo password, stdin's first line is the password, and the login user's shell (never root's) reads it with
  * `IFS= read -r` (byte by byte from a pipe, so the script after it stays on stdin). It reaches sudo only through a
@@ -172,12 +160,12 @@ export function runCommand(privilege: Privilege, action: "create" | "delete"): s
   }
 }
 
-/** What goes on stdin: the sudo password line (if any), then the bundle. */
-export function stdinFor(privilege: Privilege, bundled: string, sudoPassword?: string): string {
-  if (privilege !== "sudo-password") return bundled;
+/** What goes on stdin: the sudo password line (if any), then the program. */
+export function stdinFor(privilege: Privilege, program: string, sudoPassword?: string): string {
+  if (privilege !== "sudo-password") return program;
   if (sudoPassword === undefined || /[\r\n]/.test(sudoPassword))
     throw new Error("a sudo password must be given, on one line");
-  return `${sudoPassword}\n${bundled}`;
+  return `${sudoPassword}\n${program}`;
 }
 
 /** How a script is run on a host, decided by the spec: as root, with passwordless sudo, or with a sudo password. */
@@ -185,6 +173,3 @@ export function privilegeOf(host: { user: string; sudoPassword?: unknown }): Pri
   if (host.user === "root") return "root";
   return host.sudoPassword !== undefined ? "sudo-password" : "sudo";
 }
-
-/** TRANSITIONAL alias of stepProgram. */
-export const bundle = stepProgram;

@@ -4,7 +4,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { preflightScript } from "./host";
-import { bundle, runCommand, stdinFor } from "./script";
+import { stepProgram, runCommand, stdinFor } from "./script";
 
 // Real sudo, real users: each run happens in a private mount namespace whose /etc is an overlay, so the users and
 // sudoers rules it adds are seen by nothing else on the machine (no fixed names, no shared state: no lock needed).
@@ -64,9 +64,8 @@ function asUser(user: string, command: string, stdin: string) {
 }
 
 // The step prints its user and its whole environment: the password must be in neither.
-const probe = bundle("t/probe", {
-  create: 'env; unchanged "as $(id -un) create"',
-  delete: 'unchanged "as $(id -un) delete"',
+const probe = stepProgram("t/probe", {
+  body: 'step_create() {\n  env\n  unchanged "as $(id -un) create"\n}\nstep_delete() {\n  unchanged "as $(id -un) delete"\n}',
 });
 
 describe.skipIf(!canRun)("a step run with a sudo password, on real sudo", () => {
@@ -111,7 +110,10 @@ describe.skipIf(!canRun)("a step run with a sudo password, on real sudo", () => 
     // No NOPASSWD in its rule: only asking sudo itself finds out.
     ["tbna", 1, "sudo does not ask tbna for a password"],
   ] as const)("the preflight for %s asks sudo whether it wants the password", (user, code, message) => {
-    const script = bundle("t/reachable", preflightScript({ name: "t", arch: hostArch(), user, sudoPassword: "x" }));
+    const script = stepProgram(
+      "t/reachable",
+      preflightScript({ name: "t", arch: hostArch(), user, sudoPassword: "x" }),
+    );
     const r = asUser(user, runCommand("sudo-password", "create"), stdinFor("sudo-password", script, password));
     expect(r.code).toBe(code);
     expect(r.stderr).toContain(message);

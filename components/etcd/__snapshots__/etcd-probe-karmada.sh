@@ -1,0 +1,107 @@
+set -euo pipefail
+# testbed step: doctor/etcd-probe
+readonly url=http://127.0.0.1:2381/metrics
+readonly since=1h
+readonly log_grep='took too long|heartbeat on time|slow fdatasync|sync duration of|elected leader'
+readonly karmada=true
+# shellcheck shell=bash
+# The prelude of every step program (components/remote/script.ts, stepProgram): result lines, failure, JSON.
+
+changed() { echo "TESTBED changed $*"; }
+unchanged() { echo "TESTBED unchanged $*"; }
+# output JSON: the step's values for later steps, one JSON document built with the json_* helpers below.
+output() { echo "TESTBED output $1"; }
+fail() {
+  echo "$*" >&2
+  exit 1
+}
+# A step with nothing to undo keeps this delete; a body that has one defines its own step_delete after it, which
+# makes this one unreachable in that program (SC2317, by design).
+# shellcheck disable=SC2317
+step_delete() { unchanged "nothing to undo"; }
+
+# json_string VALUE: VALUE as a JSON string. Quotes, backslashes, tabs, newlines and carriage returns are escaped;
+# other control characters are dropped (JSON forbids them raw).
+json_string() {
+  local s=$1
+  s=${s//\\/\\\\}
+  s=${s//\"/\\\"}
+  s=${s//$'\t'/\\t}
+  s=${s//$'\n'/\\n}
+  s=${s//$'\r'/\\r}
+  s=$(printf '%s' "$s" | tr -d '\000-\010\013\014\016-\037')
+  printf '"%s"' "$s"
+}
+
+# json_object KEY VALUE ...: a JSON object of string members; a KEY ending in ":" takes its VALUE as JSON already
+# (a number, a boolean, an object or array built by these helpers).
+json_object() {
+  local out="" sep="" k v
+  while [ "$#" -ge 2 ]; do
+    k=$1
+    v=$2
+    shift 2
+    if [[ $k == *: ]]; then
+      out+="$sep$(json_string "${k%:}"):$v"
+    else
+      out+="$sep$(json_string "$k"):$(json_string "$v")"
+    fi
+    sep=","
+  done
+  printf '{%s}' "$out"
+}
+
+# json_array VALUE ...: a JSON array of strings.
+json_array() {
+  local out="" sep="" v
+  for v in "$@"; do
+    out+="$sep$(json_string "$v")"
+    sep=","
+  done
+  printf '[%s]' "$out"
+}
+# shellcheck shell=bash
+# The script `testbed doctor` runs on an etcd-bearing host (etcdProbeScript in doctor.ts). The values come from the
+# program's header: url (etcd's metrics page), since (how far back to read logs), log_grep (the lines doctor reads,
+# filtered here so a week of journal stays small on the wire) and karmada (true on Karmada's host cluster).
+# Sections start with `TESTBED section <name>`; what is missing is said on a `TESTBED unavailable <name>: <why>`
+# line, never by failing. The URL is not echoed back: a newline in it would forge a section line.
+
+# shellcheck disable=SC2154 # url, since, log_grep and karmada come from the program's header
+step_create() {
+  local pods p
+  echo "TESTBED section metrics"
+  if command -v curl >/dev/null 2>&1; then
+    curl -fsS --max-time 10 --url "$url" ||
+      echo "TESTBED unavailable metrics: nothing answers at the metrics URL (k3s on its default sqlite store has no etcd; or etcd is down)"
+  elif command -v wget >/dev/null 2>&1; then
+    wget -qO- -T 10 -- "$url" || echo "TESTBED unavailable metrics: nothing answers at the metrics URL"
+  else
+    echo "TESTBED unavailable metrics: neither curl nor wget on this host"
+  fi
+  echo "TESTBED section journal"
+  if command -v journalctl >/dev/null 2>&1 && systemctl cat k3s.service >/dev/null 2>&1; then
+    journalctl -u k3s.service --since "-$since" -o short-iso --no-pager | grep -E -- "$log_grep" || true
+  else
+    echo "TESTBED unavailable journal: no k3s.service in this host's journal"
+  fi
+  [ "$karmada" = true ] || return 0
+  echo "TESTBED section karmada-etcd"
+  if command -v k3s >/dev/null 2>&1; then
+    pods=$(k3s kubectl -n karmada-system get pods -o name 2>/dev/null | grep etcd || true)
+    if [ -n "$pods" ]; then
+      for p in $pods; do
+        k3s kubectl -n karmada-system logs "$p" --since="$since" --timestamps 2>&1 | grep -E -- "$log_grep" || true
+      done
+    else
+      echo "TESTBED unavailable karmada-etcd: no etcd pod in karmada-system"
+    fi
+  else
+    echo "TESTBED unavailable karmada-etcd: no k3s on this host"
+  fi
+}
+case "${1:-create}" in
+  create) step_create ;;
+  delete) step_delete ;;
+  *) echo "unknown action: $1 (expected create or delete)" >&2; exit 64 ;;
+esac
