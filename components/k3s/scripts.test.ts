@@ -3,6 +3,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
+import { pinPrograms } from "../../test/harness/programs";
 import { type StepScript, stepProgram } from "../remote/script";
 import type { ClusterSpec, HostSpec } from "../spec";
 import { nodeLabels, readCredentials } from "./k3s";
@@ -76,29 +77,9 @@ const rendered: Record<string, string> = {
   "nodes-ready": program("k3s-nodes-ready", nodesReadyScript(cluster, ["k3s-cp", "pi", "jetson"])),
 };
 
-/**
- * bash -n and shellcheck (every severity, as scripts/lint-shell.sh) of a program as it is sent. The prelude's
- * default step_delete is unreachable in a program whose body defines its own (SC2317, by design); the prelude does
- * not say so yet, so this says it for the prelude and for nothing else.
- */
-function lint(text: string): string {
-  const syntax = spawnSync("bash", ["-n"], { input: text, encoding: "utf8" });
-  const preludeDelete = 'step_delete() { unchanged "nothing to undo"; }';
-  const input = text.replace(preludeDelete, `# shellcheck disable=SC2317\n${preludeDelete}`);
-  const check = spawnSync("shellcheck", ["-s", "bash", "-S", "style", "-"], { input, encoding: "utf8" });
-  return `${syntax.stderr}${check.error ? "" : check.stdout}`;
-}
+pinPrograms(rendered);
 
 describe("k3s step programs", () => {
-  it.each(Object.keys(rendered))("%s is pinned by its snapshot", async (name) => {
-    // The program is run by `bash -s`; the snapshot file says so, for shellcheck.
-    await expect(`#!/usr/bin/env bash\n${rendered[name]}`).toMatchFileSnapshot(`__snapshots__/${name}.sh`);
-  });
-
-  it("are valid bash, clean under shellcheck", () => {
-    for (const [name, text] of Object.entries(rendered)) expect([name, lint(text)]).toEqual([name, ""]);
-  });
-
   it("take every value from the header, quoted, and none from the body", () => {
     const s = rendered["server-data-dir"];
     expect(s).toContain(`readonly data_dir='/srv/k3s data'\n`);

@@ -1,12 +1,13 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { isSecret, setupMocks, unwrap, type MockedResource } from "../../test/harness/mocks";
+import { pinPrograms } from "../../test/harness/programs";
 import type { HostSpec } from "../spec";
 import { RemoteHost, connectionFor, preflightScript, privilegeOf } from "./host";
 import { stepProgram, parseResult, runCommand, shq } from "./script";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 
 const KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nnot-a-real-key\n-----END OPENSSH PRIVATE KEY-----\n";
 const base: HostSpec = {
@@ -162,23 +163,7 @@ describe("preflightScript renders one program per privilege", () => {
       preflightScript({ name: "jetson", arch: "arm64", user: "testbed", sudoPassword: "not-in-the-program" }),
     ),
   };
-  const hasShellcheck = spawnSync("sh", ["-c", "command -v shellcheck"], { stdio: "ignore" }).status === 0;
-
-  it.each(Object.entries(programs))("%s matches __snapshots__/%s.sh", async (name, program) => {
-    await expect(program).toMatchFileSnapshot(`__snapshots__/${name}.sh`);
-  });
-
-  it.skipIf(!hasShellcheck).each(Object.entries(programs))(
-    "%s passes shellcheck (skipped when shellcheck is not installed)",
-    (_name, program) => {
-      const r = spawnSync("shellcheck", ["--shell=bash", "--severity=style", "-"], {
-        input: program,
-        encoding: "utf8",
-      });
-      expect(r.stdout).toBe("");
-      expect(r.status).toBe(0);
-    },
-  );
+  pinPrograms(programs);
 
   it("never puts the sudo password in the program (it travels on stdin's first line only)", () => {
     expect(programs["preflight-sudo-password"]).not.toContain("not-in-the-program");

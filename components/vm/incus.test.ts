@@ -1,5 +1,6 @@
 import { spawnSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
+import { pinPrograms } from "../../test/harness/programs";
 import { parse } from "yaml";
 import { stepProgram } from "../remote/script";
 import type { HostSpec, VmSpec } from "../spec";
@@ -87,29 +88,9 @@ const rendered: Record<string, string> = {
   "launch-lxd-static": stepProgram("nuc/vm-k3s-cp", launchScript("k3s-cp", staticVm, "lxd", userData)),
 };
 
-/**
- * bash -n and shellcheck (every severity, as scripts/lint-shell.sh). The prelude's default step_delete is
- * unreachable in a program whose body defines its own (SC2317, by design); the prelude does not say so yet, so this
- * says it for the prelude and for nothing else.
- */
-function lint(text: string): string {
-  const syntax = spawnSync("bash", ["-n"], { input: text, encoding: "utf8" });
-  const preludeDelete = 'step_delete() { unchanged "nothing to undo"; }';
-  const input = text.replace(preludeDelete, `# shellcheck disable=SC2317\n${preludeDelete}`);
-  const check = spawnSync("shellcheck", ["-s", "bash", "-S", "style", "-"], { input, encoding: "utf8" });
-  return `${syntax.stderr}${check.error ? "" : check.stdout}`;
-}
+pinPrograms(rendered);
 
 describe("the VM launch step", () => {
-  it.each(Object.keys(rendered))("%s is pinned by its snapshot", async (name) => {
-    // The program is run by `bash -s`; the snapshot file says so, for shellcheck.
-    await expect(`#!/usr/bin/env bash\n${rendered[name]}`).toMatchFileSnapshot(`__snapshots__/${name}.sh`);
-  });
-
-  it("is valid bash, clean under shellcheck", () => {
-    for (const [name, text] of Object.entries(rendered)) expect([name, lint(text)]).toEqual([name, ""]);
-  });
-
   it("takes the CLI, the VM's sizes and cloud-init from the header; DHCP gives no network-config", () => {
     expect(rendered["launch-lxd-dhcp"]).toContain("readonly cli=lxc\n");
     expect(rendered["launch-incus-dhcp"]).toContain("readonly cli=incus\n");

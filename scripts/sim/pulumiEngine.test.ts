@@ -3,7 +3,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { parse } from "yaml";
 import { describe, expect, it } from "vitest";
-import { REPO, prepareWorkspace, versionAtLeast } from "./pulumiEngine";
+import { REPO } from "./hosts";
+import { prepareWorkspace, versionAtLeast } from "./pulumiEngine";
 
 describe("pulumiEngine", () => {
   it("compares CLI versions numerically, with or without the v", () => {

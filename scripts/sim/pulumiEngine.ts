@@ -4,6 +4,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { parse, stringify } from "yaml";
+import { REPO, SIM_DIR } from "./hosts";
 
 /**
  * The real Pulumi engine on the simulated testbed: the Pulumi CLI (the official one on PATH, or the one
@@ -19,8 +20,6 @@ import { parse, stringify } from "yaml";
  *   runs the program in the project directory, and the program resolves them against it.
  */
 
-export const REPO = path.resolve(__dirname, "../..");
-export const SIM_DIR = path.join(REPO, ".sim");
 export const PULUMI_DIR = path.join(SIM_DIR, "pulumi");
 const PROJECT_DIR = path.join(PULUMI_DIR, "project");
 const STATE_DIR = path.join(PULUMI_DIR, "state");

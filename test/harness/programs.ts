@@ -7,7 +7,7 @@ export const hasShellcheck = spawnSync("sh", ["-c", "command -v shellcheck"], { 
 /**
  * Pins rendered step programs (CONTRIBUTING.md, "Steps are scripts, and scripts are data"): each is compared with
  * `__snapshots__/<name>.sh` beside the calling test file (tracked, so `scripts/lint-shell.sh` shellchecks it too; a
- * `.shellcheckrc` there says they run under bash), and each is run through shellcheck here, as bash reads it.
+ * the repository's `.shellcheckrc` says they run under bash), and each is run through shellcheck here, as bash reads it.
  */
 export function pinPrograms(programs: Record<string, string>): void {
   describe("rendered programs", () => {
@@ -17,6 +17,7 @@ export function pinPrograms(programs: Record<string, string>): void {
     it.skipIf(!hasShellcheck).each(Object.entries(programs))(
       "%s passes shellcheck (skipped when shellcheck is not installed)",
       (_name, program) => {
+        expect(spawnSync("bash", ["-n"], { input: program, encoding: "utf8" }).stderr).toBe("");
         const r = spawnSync("shellcheck", ["--shell=bash", "--severity=style", "-"], {
           input: program,
           encoding: "utf8",

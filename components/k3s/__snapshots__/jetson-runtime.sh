@@ -1,4 +1,3 @@
-#!/usr/bin/env bash
 set -euo pipefail
 # testbed step: nvidia-runtime
 readonly host=jetson

@@ -1,4 +1,3 @@
-#!/usr/bin/env bash
 set -euo pipefail
 # testbed step: memory-cgroup
 readonly host=pi

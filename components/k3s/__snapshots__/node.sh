@@ -1,4 +1,3 @@
-#!/usr/bin/env bash
 set -euo pipefail
 # testbed step: k3s-node-Pi-4
 readonly cluster=edge

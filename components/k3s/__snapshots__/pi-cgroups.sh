@@ -1,4 +1,3 @@
-#!/usr/bin/env bash
 set -euo pipefail
 # testbed step: cgroups
 readonly -a cgroup_flags=(cgroup_memory=1 cgroup_enable=memory)

@@ -1,4 +1,3 @@
-#!/usr/bin/env bash
 set -euo pipefail
 # testbed step: k3s-server
 readonly host=k3s-cp

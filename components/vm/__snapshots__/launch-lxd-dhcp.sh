@@ -1,4 +1,3 @@
-#!/usr/bin/env bash
 set -euo pipefail
 # testbed step: nuc/vm-k3s-cp
 readonly cli=lxc
