@@ -69,6 +69,7 @@ export function register(program: Command): void {
         rerun: opts.rerun,
         onStep: (event, name, line) => {
           if (event === "end") process.stderr.write(`  ${name}: ${line?.replace(/^TESTBED /, "")}\n`);
+          if (event === "progress") process.stderr.write(`  ${name}: ${line}\n`);
         },
       });
       const changed = result.steps.filter((s) => s.changed).length;

@@ -118,11 +118,24 @@ class Sessions {
   }
 }
 
+/** A step's progress line on stderr (components/disk/fio.sh prints one at most once a second while it measures). */
+const PROGRESS = /^fdatasync latency: \d+ of \d+ syncs/;
+
+/** The progress lines in a chunk of a step's stderr, whole lines only (a chunk can end mid-line: kept in `partial`). */
+export function progressLines(partial: string, chunk: string): { lines: string[]; partial: string } {
+  const lines = (partial + chunk).split("\n");
+  const rest = lines.pop() ?? "";
+  return { lines: lines.filter((l) => PROGRESS.test(l)), partial: rest };
+}
+
 export interface UpOptions {
   /** Run one step at a time (the benchmark's serial baseline). */
   serial?: boolean;
-  /** Called as each step starts and ends. */
-  onStep?: (event: "start" | "end", name: string, detail?: string) => void;
+  /**
+   * Called as each step starts and ends, and with each progress line a step prints on stderr (a measurement's
+   * `fdatasync latency: ...`, at most once a second), as pulumi-command streams a step's stderr during `pulumi up`.
+   */
+  onStep?: (event: "start" | "end" | "progress", name: string, detail?: string) => void;
   stack?: string;
   /** Fault injection: cut the host's SSH connections in the middle of this step (CUT_AFTER_MS after it starts). */
   cutAt?: string;
@@ -200,6 +213,7 @@ export async function upInProcess(opts: UpOptions = {}): Promise<EngineResult> {
       let result;
       // stdout and stderr as they arrived, which pulumi-command's error quotes in full.
       let both = "";
+      let partial = "";
       let session: SshSession | undefined;
       try {
         session = await sessions.get(conn, host);
@@ -209,7 +223,12 @@ export async function upInProcess(opts: UpOptions = {}): Promise<EngineResult> {
           result = await session.exec(inputs.create, {
             stdin: inputs.stdin,
             onStdout: (d) => (both += d),
-            onStderr: (d) => (both += d),
+            onStderr: (d) => {
+              both += d;
+              const p = progressLines(partial, d);
+              partial = p.partial;
+              for (const line of p.lines) opts.onStep?.("progress", req.name, line);
+            },
           });
         } finally {
           clearTimeout(timer);
@@ -328,8 +347,8 @@ export function up(opts: UpOptions = {}): Promise<EngineResult> {
       while ((nl = buffer.indexOf("\n")) >= 0) {
         const line = buffer.slice(0, nl);
         buffer = buffer.slice(nl + 1);
-        const m = /^STEP (start|end) (\S+) ?(.*)$/.exec(line);
-        if (m) opts.onStep?.(m[1] as "start" | "end", m[2], m[3]);
+        const m = /^STEP (start|end|progress) (\S+) ?(.*)$/.exec(line);
+        if (m) opts.onStep?.(m[1] as "start" | "end" | "progress", m[2], m[3]);
         else stderr += `${line}\n`;
       }
     });
