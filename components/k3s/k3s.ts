@@ -1,5 +1,6 @@
 import type * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
+import { parsedBy } from "../remote/scriptStep";
 import type { ClusterSpec, HostSpec } from "../spec";
 import type { RemoteHost } from "../remote/host";
 import { parseResult } from "../remote/script";
@@ -98,7 +99,9 @@ export class K3sCluster extends pulumi.ComponentResource {
       secretOutput: true,
     });
     const creds = pulumi.secret(
-      pulumi.all([credentials.stdout, this.apiUrl]).apply(([out, url]) => readCredentials(cluster.name, out, url)),
+      pulumi
+        .all([credentials.stdout, this.apiUrl])
+        .apply(([out, url]) => parsedBy(credentials, (o) => readCredentials(cluster.name, o, url), out)),
     );
     this.token = pulumi.secret(creds.token);
     this.kubeconfig = pulumi.secret(creds.kubeconfig);

@@ -1,12 +1,15 @@
 import type * as command from "@pulumi/command";
-import type * as pulumi from "@pulumi/pulumi";
+import * as pulumi from "@pulumi/pulumi";
 import type { RemoteHost, StepOptions } from "./host";
 import type { StepScript } from "./script";
 
 /** A step on a host, and what its stdout says, parsed. */
 export interface ScriptStep<T> {
   step: command.remote.Command;
-  /** The step's stdout through the component's parser (a parse error fails the step's consumers, naming it). */
+  /**
+   * The step's stdout through the component's parser. A parse error is a `pulumi.ResourceError` tied to the step
+   * (CONTRIBUTING.md, "Errors"), so Pulumi shows it under the step, without a stack trace.
+   */
   parsed: pulumi.Output<T>;
 }
 
@@ -22,5 +25,15 @@ export function scriptStep<T>(
   opts: StepOptions = {},
 ): ScriptStep<T> {
   const step = host.step(name, script, opts);
-  return { step, parsed: step.stdout.apply(parse) };
+  return { step, parsed: step.stdout.apply((stdout) => parsedBy(step, parse, stdout)) };
+}
+
+/** `parse(stdout)`, its failure a ResourceError tied to the step (a ResourceError already is one: kept as it is). */
+export function parsedBy<T>(step: pulumi.Resource, parse: (stdout: string) => T, stdout: string): T {
+  try {
+    return parse(stdout);
+  } catch (err) {
+    if (err instanceof pulumi.ResourceError) throw err;
+    throw new pulumi.ResourceError((err as Error).message, step, true);
+  }
 }
