@@ -4,7 +4,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { pinPrograms } from "../../test/harness/programs";
-import { type StepScript, stepProgram } from "../remote/script";
+import { type StepScript, readShellFile, stepProgram, valueLine } from "../remote/script";
 import type { ClusterSpec, HostSpec } from "../spec";
 import { nodeLabels, readCredentials } from "./k3s";
 import {
@@ -118,9 +118,8 @@ describe("k3s step programs", () => {
       `/usr/local/bin/k3s kubectl --kubeconfig "$data_dir/agent/kubelet.kubeconfig" get node "$node_name" \\\n    -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}'`,
     );
     expect(s).toContain(`readonly -a refused_when=(${AGENT_REFUSED.map((r) => `'${r}'`).join(" ")})\n`);
-    expect(s).toContain(
-      `journalctl -u "$service" --no-pager --since "$since" 2>/dev/null | grep -qF "\${patterns[@]}"`,
-    );
+    expect(s).toContain(`journal="$(journalctl -u "$service" --no-pager --since "$since" 2>/dev/null || true)"`);
+    expect(s).toContain(`grep -qF "\${patterns[@]}" <<<"$journal"`);
     expect(s).toMatch(/fail "host \$host: \$what was refused; the last lines of its journal:\n\$\(k3s_journal\)"/);
     expect(s).toMatch(
       /fail "host \$host: \$what not ready after \$\(\(ready_attempts \* ready_interval_s\)\) s; the last lines/,
@@ -233,5 +232,31 @@ describe("the credentials step and its parser", () => {
     expect(bad.status).toBe(1);
     expect(bad.stderr).toContain("is not in k3s' K10<CA hash>::<credentials> form (its value is not shown)");
     expect(`${bad.stdout}${bad.stderr}`).not.toContain("s3cr3t");
+  });
+});
+
+describe("the agent's refusal check", () => {
+  it("finds a refusal early in a long journal (grep -q under pipefail used to lose it to journalctl's SIGPIPE)", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "testbed-journal-"));
+    // A journal whose refusal comes first, then far more than a pipe holds: grep -q stops early, journalctl is cut.
+    fs.writeFileSync(
+      path.join(dir, "journalctl"),
+      '#!/bin/sh\necho "level=error msg=\\"Failed to validate connection: 401 Unauthorized\\""\nyes "k3s agent log line" | head -n 200000\n',
+      { mode: 0o755 },
+    );
+    const program = [
+      "set -euo pipefail",
+      valueLine("service", "k3s-agent"),
+      valueLine("since", "@0"),
+      valueLine("refused_when", ["401 Unauthorized", "Node password rejected"]),
+      readShellFile(path.join(__dirname), "agent.sh"),
+      'if k3s_refused; then echo refused; else echo "not refused"; fi',
+    ].join("\n");
+    const r = spawnSync("bash", ["-s"], {
+      input: program,
+      encoding: "utf8",
+      env: { ...process.env, PATH: `${dir}:${process.env.PATH}` },
+    });
+    expect(r.stdout.trim()).toBe("refused");
   });
 });

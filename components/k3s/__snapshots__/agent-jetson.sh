@@ -198,10 +198,13 @@ k3s_ready() {
 k3s_stale() { [ "$nvidia" = true ] && ! nvidia_registered; }
 
 # Journal lines no wait will cure (the server refused the token, or holds another password for this node name).
+# The journal is read whole before grep: with pipefail, `journalctl | grep -q` fails when grep stops at the first
+# match and journalctl dies of SIGPIPE, so the refusal it found would be missed until the wait ran out.
 k3s_refused() {
-  local patterns=() r
+  local patterns=() r journal
   for r in "${refused_when[@]}"; do patterns+=(-e "$r"); done
-  journalctl -u "$service" --no-pager --since "$since" 2>/dev/null | grep -qF "${patterns[@]}"
+  journal="$(journalctl -u "$service" --no-pager --since "$since" 2>/dev/null || true)"
+  grep -qF "${patterns[@]}" <<<"$journal"
 }
 
 # The node password goes too: the server forgot it with the Node (the node step's delete runs first), and a
