@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { limitsOf, numberOption } from "../lib/options";
 import { CliError, EXIT, finish } from "../cli";
 import type { ExecResult } from "../../components/remote/session";
 import { FIO_EXIT, type FioResult, fioScript, parseFioJson, stopNote } from "../../components/disk/fio";
@@ -88,20 +89,6 @@ export function renderReport(r: DiskCheckReport): string {
   ].join("\n");
 }
 
-/**
- * One numeric option, checked as the spec checks its diskGate setting (a finite number above zero; the spec's
- * schema refuses the same values) and, for the size, at least the floor below which a p99 is one write.
- */
-export function numberOption(flag: string, text: string | undefined, min = 0): number | undefined {
-  if (text === undefined) return undefined;
-  const v = Number(text);
-  if (text.trim() === "" || Number.isNaN(v)) throw new CliError(`${flag}: ${JSON.stringify(text)} is not a number`);
-  if (!Number.isFinite(v)) throw new CliError(`${flag}: ${text} is not a finite number`);
-  if (!(v > 0)) throw new CliError(`${flag}: ${text} must be above 0`);
-  if (v < min) throw new CliError(`${flag}: ${text} is below the floor of ${min}`);
-  return v;
-}
-
 export function register(program: Command): void {
   withStackOptions(
     program
@@ -157,12 +144,7 @@ export function register(program: Command): void {
         where = opts.host;
       } else if (opts.stack !== undefined || opts.file !== undefined)
         throw new CliError("--stack/--file need --host NAME (which host of the stack to measure)");
-      const thresholds = { warnMs: warnOpt ?? gate.warnMs, failMs: failOpt ?? gate.failMs };
-      // The spec's rule (diskGate.warnMs must be below diskGate.failMs), naming the option that set the value.
-      if (thresholds.warnMs >= thresholds.failMs)
-        throw new CliError(
-          `${warnOpt !== undefined ? "--warn-ms" : "--fail-ms"}: warn limit ${thresholds.warnMs} ms must be below the fail limit ${thresholds.failMs} ms`,
-        );
+      const thresholds = limitsOf({ warnMs: warnOpt, failMs: failOpt }, gate);
       const what = `measuring fdatasync latency at ${where}:${opts.path}...`;
       // A live line on a terminal; on a log, the script's progress lines (at most one a second) as they come.
       const tty = process.stderr.isTTY;

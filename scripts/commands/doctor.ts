@@ -1,5 +1,6 @@
 import * as fs from "node:fs";
 import type { Command } from "commander";
+import { limitsOf, numberOption, wholeNumberOption } from "../lib/options";
 import { CliError, EXIT, finish } from "../cli";
 import {
   type Diagnosis,
@@ -236,22 +237,6 @@ export function renderDoctor(r: DoctorReport, maxMembers = 10): string {
   return `${out.join("\n").replace(/^\n/, "")}\n`;
 }
 
-/** A positive, finite number of milliseconds from an option, or a CliError naming the option. */
-function positiveMs(flag: string, text: string | undefined): number | undefined {
-  if (text === undefined) return undefined;
-  const v = text.trim() === "" ? NaN : Number(text);
-  if (!(Number.isFinite(v) && v > 0)) throw new CliError(`${flag}: ${JSON.stringify(text)} is not a positive number`);
-  return v;
-}
-
-/** A whole number of at least 1 from an option, or a CliError naming the option. */
-function wholeNumber(flag: string, text: string): number {
-  const v = /^\d+$/.test(text) ? Number(text) : NaN;
-  if (!(Number.isSafeInteger(v) && v >= 1))
-    throw new CliError(`${flag}: ${JSON.stringify(text)} is not a whole number of 1 or more`);
-  return v;
-}
-
 const EXIT_HELP = `
 Exit codes:
   0  healthy: WAL fsync figures show the disk keeps up, and nothing else is wrong
@@ -301,10 +286,10 @@ export function register(program: Command): void {
       if (!stackGiven && !opts.etcdMetrics && !opts.logs)
         throw new CliError("say where etcd is: --stack NAME, --etcd-metrics URL..., or --logs FILE");
       if (opts.host !== undefined && !stackGiven) throw new CliError("--host needs --stack NAME or --file PATH");
-      const warnMs = positiveMs("--warn-ms", opts.warnMs);
-      const failMs = positiveMs("--fail-ms", opts.failMs);
-      const maxMembers = wholeNumber("--max-members", opts.maxMembers);
-      const timeoutS = positiveMs("--timeout", opts.timeout) as number;
+      const warnMs = numberOption("--warn-ms", opts.warnMs);
+      const failMs = numberOption("--fail-ms", opts.failMs);
+      const maxMembers = wholeNumberOption("--max-members", opts.maxMembers);
+      const timeoutS = numberOption("--timeout", opts.timeout) as number;
       if (timeoutS > MAX_TIMEOUT_S) throw new CliError(`--timeout: ${timeoutS} s is more than ${MAX_TIMEOUT_S} s`);
       // One duration both journalctl (--since -1h) and kubectl logs (--since=1h) understand.
       if (!/^\d+[smh]$/.test(opts.since))
@@ -313,16 +298,9 @@ export function register(program: Command): void {
         throw new CliError(`--metrics-url: ${JSON.stringify(opts.metricsUrl)} is not an http(s) URL`);
       if ((opts.logs ?? []).filter((l) => l === "-").length > 1)
         throw new CliError("--logs: - (standard input) at most once");
-      // Checked before any host is contacted when both are given; against the stack's limits once they are known.
-      const checkLimits = (t: DiskThresholds) => {
-        if (t.warnMs >= t.failMs)
-          throw new CliError(
-            `${warnMs !== undefined ? "--warn-ms" : "--fail-ms"}: the warn limit (${t.warnMs} ms) must be below the fail limit (${t.failMs} ms)`,
-          );
-        return t;
-      };
+      // Checked before any host is contacted; against the stack's limits again once they are known.
       let thresholds: DiskThresholds = { warnMs: DEFAULT_WARN_P99_MS, failMs: DEFAULT_FAIL_P99_MS };
-      checkLimits({ warnMs: warnMs ?? thresholds.warnMs, failMs: failMs ?? thresholds.failMs });
+      limitsOf({ warnMs, failMs }, thresholds);
       const pages: { source: string; text: string }[] = [];
       const logs: { source: string; text: string }[] = [];
       const unavailable: string[] = [];
@@ -340,7 +318,7 @@ export function register(program: Command): void {
         logs.push({ source: source === "-" ? "stdin" : source, text: await readPage(source, timeoutS) });
       if (pages.length === 0 && logs.length === 0)
         throw new CliError(`no etcd to examine: ${unavailable.join("; ") || "no sources"}`);
-      thresholds = checkLimits({ warnMs: warnMs ?? thresholds.warnMs, failMs: failMs ?? thresholds.failMs });
+      thresholds = limitsOf({ warnMs, failMs }, thresholds);
       const report = examine(pages, logs, thresholds, { unavailable, noMetrics, started });
       // JSON has no infinity: the +Inf bucket's bound is written as Prometheus writes it.
       const json = () => JSON.stringify(report, (_k, v: unknown) => (v === Infinity ? "+Inf" : v), 2);
