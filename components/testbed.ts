@@ -5,22 +5,9 @@ import { VirtualMachine } from "./vm/vm";
 import { ZfsTuning } from "./zfs/zfs";
 import { K3sCluster } from "./k3s/k3s";
 import { DiskLatencyCheck } from "./disk/measurement";
-import { type GateInput, DiskGateError, gate, gateVerdictOf } from "./disk/gate";
+import { gate, gateVerdictOf } from "./disk/gate";
+import { parsedBy } from "./remote/scriptStep";
 import type { FioResult } from "./disk/fio";
-
-/**
- * The disk gate inside the program: a stopped install is a pulumi.ResourceError tied to the measurement step, so
- * Pulumi shows the gate's message (host, path, p99, limit, fix) under that step, without a stack trace
- * (CONTRIBUTING.md, "Errors").
- */
-function gateAt(step: pulumi.Resource, input: GateInput): string {
-  try {
-    return gate(input);
-  } catch (err) {
-    if (err instanceof DiskGateError) throw new pulumi.ResourceError(err.message, step, true);
-    throw err;
-  }
-}
 
 export interface TestbedArgs {
   spec: TestbedSpec;
@@ -120,8 +107,10 @@ export class Testbed extends pulumi.ComponentResource {
       );
       lastMeasurement[disk] = check;
       paths.forEach((path, i) => {
+        // A stopped install is a ResourceError tied to the measurement step: Pulumi shows the gate's message (host,
+        // path, p99, limit, fix) under that step, without a stack trace (CONTRIBUTING.md, "Errors").
         const verdict = check.results.apply((results) =>
-          gateAt(check.step, {
+          parsedBy(check.step, gate, {
             host: hostName,
             path,
             result: results[i],

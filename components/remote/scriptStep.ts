@@ -28,10 +28,13 @@ export function scriptStep<T>(
   return { step, parsed: step.stdout.apply((stdout) => parsedBy(step, parse, stdout)) };
 }
 
-/** `parse(stdout)`, its failure a ResourceError tied to the step (a ResourceError already is one: kept as it is). */
-export function parsedBy<T>(step: pulumi.Resource, parse: (stdout: string) => T, stdout: string): T {
+/**
+ * `read(input)`: what a step printed (or measured) read inside `apply`, its failure a ResourceError tied to the step
+ * (a ResourceError already is one: kept as it is).
+ */
+export function parsedBy<I, T>(step: pulumi.Resource, read: (input: I) => T, input: I): T {
   try {
-    return parse(stdout);
+    return read(input);
   } catch (err) {
     if (err instanceof pulumi.ResourceError) throw err;
     throw new pulumi.ResourceError((err as Error).message, step, true);

@@ -1,6 +1,7 @@
 import type * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import type { HostSpec } from "../spec";
+import { scriptStep } from "../remote/scriptStep";
 import { RemoteHost } from "../remote/host";
 import { parseResult } from "../remote/script";
 import { type IncusInstance, addressFromLaunch, cloudInitUserData, launchScript, publicKeyOf } from "./incus";
@@ -45,24 +46,22 @@ export class VirtualMachine extends pulumi.ComponentResource {
     const kind = hypervisor.spec.hypervisor?.kind;
     if (vm === undefined || kind === undefined) throw new Error(`${name}: not a VM on a hypervisor host`);
     const userData = cloudInitUserData(host.user, publicKeyForPlan(host));
-    this.launch = hypervisor.step(`vm-${name}`, launchScript(name, vm, kind, userData), {
-      parent: this,
-      dependsOn: args.dependsOn,
-    });
     // A bad launch (output that does not parse, no NIC by the VM's MAC, no address on it) is the launch step's
-    // error: a ResourceError tied to it, which Pulumi shows under that step, not as an unhandled exception.
-    const launch = this.launch;
-    const launched = launch.stdout.apply((out) => {
-      try {
+    // error: scriptStep makes it a ResourceError tied to the step, which Pulumi shows under it.
+    const launched = scriptStep(
+      hypervisor,
+      `vm-${name}`,
+      launchScript(name, vm, kind, userData),
+      (out) => {
         const result = parseResult(out).output as { hostKey: string; instances: IncusInstance[] } | undefined;
         if (result === undefined) throw new Error(`VM ${name}: the launch step printed no address or host key`);
         return { address: addressFromLaunch(host, result), hostKey: result.hostKey };
-      } catch (err) {
-        throw new pulumi.ResourceError((err as Error).message, launch);
-      }
-    });
-    this.address = launched.address;
-    this.hostKey = launched.hostKey;
+      },
+      { parent: this, dependsOn: args.dependsOn },
+    );
+    this.launch = launched.step;
+    this.address = launched.parsed.address;
+    this.hostKey = launched.parsed.hostKey;
     this.host = new RemoteHost(
       name,
       { host, address: this.address, hostKey: this.hostKey, jump: hypervisor.connection },
