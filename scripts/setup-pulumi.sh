@@ -8,9 +8,11 @@
 #   work tree, ${XDG_CACHE_HOME:-$HOME/.cache}/testbed/pulumi-v<version>/bin (GOCACHE and GOMODCACHE there too),
 #   each once, and registers the plugin with `pulumi plugin install resource command <v> --file <binary>`.
 #   The Go module proxy serves the CLI's module (github.com/pulumi/pulumi/pkg/v3) but, as far as we have seen,
-#   neither the language host's module nor pulumi-command's provider module; for those two it takes the source
-#   from a git clone given in PULUMI_GIT (github.com/pulumi/pulumi) and PULUMI_COMMAND_GIT
-#   (github.com/pulumi/pulumi-command), at the commit of the pinned tag. See README.md, "The real Pulumi engine".
+#   neither the language host's own module nor pulumi-command's provider module. The language host comes from a
+#   clone of github.com/pulumi/pulumi given in PULUMI_GIT (the exact version), else from the nearest version the
+#   proxy serves (see below). The provider has no served version at all: it needs a clone of
+#   github.com/pulumi/pulumi-command in PULUMI_COMMAND_GIT, at the commit of the pinned tag. See README.md,
+#   "The real Pulumi engine".
 #
 # Prints `setup-pulumi: changed ...` or `setup-pulumi: unchanged ...`, and on its last stdout line the bin
 # directory to put first on PATH. Exit 0 ok; 2 when neither a fitting CLI nor the means to build one exist.
@@ -22,6 +24,15 @@ cd "$(dirname "$0")/.."
 command_commit() {
   case "$1" in
     1.2.1) echo 7f3eb6f3b77cd0fa3895ba437a695dd393f7dd25 ;;
+    *) return 1 ;;
+  esac
+}
+
+# The Pulumi release tags and their commits (github.com/pulumi/pulumi, tag v<version>), for when the Go module
+# proxy's .info carries no Origin. Add a line when package.json moves to another @pulumi/pulumi.
+pulumi_commit_of() {
+  case "$1" in
+    v3.248.0) echo dc7edd58bc13179f81b80983aab4eb7f74a01b41 ;;
     *) return 1 ;;
   esac
 }
@@ -126,13 +137,44 @@ pulumi_tag=v$sdk_version
 pkg_json=$(go mod download -json "github.com/pulumi/pulumi/pkg/v3@$pulumi_tag") ||
   die "the Go module proxy does not serve github.com/pulumi/pulumi/pkg/v3@$pulumi_tag (go list -m -versions github.com/pulumi/pulumi/pkg/v3 shows what it serves)"
 json_field() { node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const v=process.argv[1].split(".").reduce((o,k)=>o?.[k],JSON.parse(s));if(v===undefined)process.exit(1);console.log(typeof v==="string"?v:JSON.stringify(v))})' "$1"; }
-pulumi_commit=$(printf '%s' "$pkg_json" | json_field Origin.Hash)
+# The tag's commit: from the proxy's Origin record when it gives one (it did not, on every day), else known here.
+pulumi_commit=$(printf '%s' "$pkg_json" | json_field Origin.Hash) || pulumi_commit=$(pulumi_commit_of "$pulumi_tag") ||
+  pulumi_commit=
 pkg_gomod=$(printf '%s' "$pkg_json" | json_field GoMod)
 # Replaces of pkg's go.mod other than those to paths inside Pulumi's repository (e.g. its clipboard fork).
 foreign_replaces() {
   go mod edit -json "$1" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{for(const r of JSON.parse(s).Replace??[])if(r.New.Version)console.log(r.Old.Path+"="+r.New.Path+"@"+r.New.Version)})'
 }
 version_ldflag="-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$pulumi_tag"
+
+# git_source VAR REPO COMMIT SUBDIR DEST: SUBDIR of COMMIT from the clone named by $VAR, into DEST.
+git_source() {
+  local var=$1 repo=$2 commit=$3 sub=$4 dest=$5 dir
+  dir=${!var:-}
+  [ -n "$dir" ] || die "the Go module proxy does not serve $repo's $sub. Clone https://$repo and run again with
+  $var=/path/to/the/clone (it needs commit $commit), or install the official Pulumi CLI."
+  git -C "$dir" cat-file -e "$commit^{commit}" 2>/dev/null || die "$var=$dir has no commit $commit of $repo: git fetch --tags there"
+  rm -rf "$dest" && mkdir -p "$dest"
+  git -C "$dir" archive "$commit" "$sub" | tar -x -C "$dest"
+}
+
+# The provider is the one program no served module gives (see above): know where it comes from before spending
+# minutes on the CLI, so a machine that cannot finish says so at once.
+provider=$cache/provider/pulumi-resource-command
+command_source=
+if [ ! -x "$provider" ]; then
+  commit=$(command_commit "$command_version") ||
+    die "no commit known for @pulumi/command $command_version: add it to command_commit in $0"
+  if go mod download -json "github.com/pulumi/pulumi-command/provider@$commit" >"$cache/src/command.json" 2>/dev/null; then
+    command_source=proxy
+  elif [ -n "${PULUMI_COMMAND_GIT:-}" ]; then
+    command_source=git
+    git -C "$PULUMI_COMMAND_GIT" cat-file -e "$commit^{commit}" 2>/dev/null ||
+      die "PULUMI_COMMAND_GIT=$PULUMI_COMMAND_GIT has no commit $commit of github.com/pulumi/pulumi-command: git fetch --tags there"
+  else
+    git_source PULUMI_COMMAND_GIT github.com/pulumi/pulumi-command "$commit" provider /nonexistent
+  fi
+fi
 
 if [ ! -x "$bin/pulumi" ]; then
   src=$cache/src/cli
@@ -149,50 +191,74 @@ if [ ! -x "$bin/pulumi" ]; then
   changes+=("pulumi CLI $pulumi_tag")
 fi
 
-# git_source VAR REPO COMMIT SUBDIR DEST: SUBDIR of COMMIT from the clone named by $VAR, into DEST.
-git_source() {
-  local var=$1 repo=$2 commit=$3 sub=$4 dest=$5 dir
-  dir=${!var:-}
-  [ -n "$dir" ] || die "the Go module proxy does not serve $repo's $sub. Clone https://$repo and run again with
-  $var=/path/to/the/clone (it needs commit $commit), or install the official Pulumi CLI."
-  git -C "$dir" cat-file -e "$commit^{commit}" 2>/dev/null || die "$var=$dir has no commit $commit of $repo: git fetch --tags there"
-  rm -rf "$dest" && mkdir -p "$dest"
-  git -C "$dir" archive "$commit" "$sub" | tar -x -C "$dest"
-}
 
-# The Node.js language host: its own module, with no tags; built against pkg/sdk of the same tag as the CLI.
+# The Node.js language host. Since v3.69.0 it is its own module, github.com/pulumi/pulumi/sdk/nodejs/cmd/
+# pulumi-language-nodejs/v3, with no tags (so Go needs the CLI's commit), and the Go module proxy has refused it at
+# every version we asked for (403). In that order:
+#   1. that module at the CLI's commit, where the proxy serves it;
+#   2. the same source from a clone of github.com/pulumi/pulumi given in PULUMI_GIT;
+#   3. the nearest version the proxy does serve: github.com/pulumi/pulumi/sdk/v3@LANGHOST_FALLBACK, the newest
+#      sdk/v3 that still holds sdk/nodejs/cmd/pulumi-language-nodejs as a package (v3.69.0 split it out). The
+#      language host only starts node on @pulumi/pulumi's own cmd/run from node_modules and relays the engine's
+#      gRPC, so the program and the SDK are still the installed ones; the CLI copes with the RPCs the older host
+#      lacks. test/real-engine runs up, a second up, preview and destroy with it. See README.md, "The real Pulumi
+#      engine".
+# The version built is written next to it, in pulumi-language-nodejs.version.
+LANGHOST_FALLBACK=v3.68.0
+langhost_version_file=$bin/pulumi-language-nodejs.version
 if [ ! -x "$bin/pulumi-language-nodejs" ]; then
   mod=github.com/pulumi/pulumi/sdk/nodejs/cmd/pulumi-language-nodejs/v3
   src=$cache/src/language-nodejs
-  if go mod download -json "$mod@$pulumi_commit" >"$cache/src/langhost.json" 2>/dev/null; then
+  langhost_from=
+  if [ -n "$pulumi_commit" ] && go mod download -json "$mod@$pulumi_commit" >"$cache/src/langhost.json" 2>/dev/null; then
     rm -rf "$src" && mkdir -p "$src"
     cp -r "$(json_field Dir <"$cache/src/langhost.json")/." "$src" && chmod -R u+w "$src"
-  else
+    langhost_from="$mod@$pulumi_commit"
+  elif [ -n "${PULUMI_GIT:-}" ]; then
+    [ -n "$pulumi_commit" ] || die "no commit known for $pulumi_tag: add it to pulumi_commit_of in $0"
     log "the Go module proxy does not serve $mod@$pulumi_commit; taking it from PULUMI_GIT"
     git_source PULUMI_GIT github.com/pulumi/pulumi "$pulumi_commit" sdk/nodejs/cmd/pulumi-language-nodejs "$src.tmp"
     rm -rf "$src" && mv "$src.tmp/sdk/nodejs/cmd/pulumi-language-nodejs" "$src" && rm -rf "$src.tmp"
+    langhost_from="github.com/pulumi/pulumi@$pulumi_commit (PULUMI_GIT)"
   fi
-  (
-    cd "$src"
-    # Its go.mod replaces pkg and sdk with paths inside Pulumi's repository: use the served modules instead.
-    rm -rf testdata ./*_test.go
-    go mod edit -dropreplace github.com/pulumi/pulumi/pkg/v3 -dropreplace github.com/pulumi/pulumi/sdk/v3 \
-      -require "github.com/pulumi/pulumi/pkg/v3@$pulumi_tag" -require "github.com/pulumi/pulumi/sdk/v3@$pulumi_tag"
-    quiet go mod tidy
-    build "pulumi-language-nodejs $pulumi_tag" go build -trimpath -ldflags "$version_ldflag" -o "$bin/pulumi-language-nodejs" .
-  )
-  changes+=("pulumi-language-nodejs $pulumi_tag")
+  if [ -n "$langhost_from" ]; then
+    (
+      cd "$src"
+      # Its go.mod replaces pkg and sdk with paths inside Pulumi's repository: use the served modules instead.
+      rm -rf testdata ./*_test.go
+      go mod edit -dropreplace github.com/pulumi/pulumi/pkg/v3 -dropreplace github.com/pulumi/pulumi/sdk/v3 \
+        -require "github.com/pulumi/pulumi/pkg/v3@$pulumi_tag" -require "github.com/pulumi/pulumi/sdk/v3@$pulumi_tag"
+      quiet go mod tidy
+      build "pulumi-language-nodejs $pulumi_tag" go build -trimpath -ldflags "$version_ldflag" -o "$bin/pulumi-language-nodejs" .
+    )
+    echo "$pulumi_tag $langhost_from" >"$langhost_version_file"
+  else
+    log "the Go module proxy does not serve $mod, and PULUMI_GIT is not set: building the language host of" \
+      "github.com/pulumi/pulumi/sdk/v3@$LANGHOST_FALLBACK, the nearest version the proxy serves"
+    src=$cache/src/language-nodejs-$LANGHOST_FALLBACK
+    rm -rf "$src" && mkdir -p "$src"
+    (
+      cd "$src"
+      go mod init testbed.local/pulumi-language-nodejs 2>/dev/null
+      printf '//go:build tools\n\npackage tools\n\nimport _ "github.com/pulumi/pulumi/sdk/v3/nodejs/cmd/pulumi-language-nodejs"\n' >tools.go
+      quiet go get "github.com/pulumi/pulumi/sdk/v3@$LANGHOST_FALLBACK"
+      quiet go mod tidy
+      build "pulumi-language-nodejs $LANGHOST_FALLBACK" go build -trimpath \
+        -ldflags "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$LANGHOST_FALLBACK" \
+        -o "$bin/pulumi-language-nodejs" github.com/pulumi/pulumi/sdk/v3/nodejs/cmd/pulumi-language-nodejs
+    )
+    echo "$LANGHOST_FALLBACK github.com/pulumi/pulumi/sdk/v3@$LANGHOST_FALLBACK (nearest served)" >"$langhost_version_file"
+  fi
+  changes+=("pulumi-language-nodejs $(cut -d' ' -f1 "$langhost_version_file")")
 fi
+[ -f "$langhost_version_file" ] || echo "$pulumi_tag (built before this file was kept)" >"$langhost_version_file"
 
 # pulumi-resource-command, at the commit of its release tag.
 # Kept out of bin/: the CLI prefers a provider found on PATH over the registered plugin, and says so in a warning.
-provider=$cache/provider/pulumi-resource-command
 if [ ! -x "$provider" ]; then
-  commit=$(command_commit "$command_version") ||
-    die "no commit known for @pulumi/command $command_version: add it to command_commit in $0"
   mod=github.com/pulumi/pulumi-command/provider
   src=$cache/src/command-provider
-  if go mod download -json "$mod@$commit" >"$cache/src/command.json" 2>/dev/null; then
+  if [ "$command_source" = proxy ]; then
     rm -rf "$src" && mkdir -p "$src"
     cp -r "$(json_field Dir <"$cache/src/command.json")/." "$src" && chmod -R u+w "$src"
   else
