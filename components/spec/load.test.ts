@@ -394,6 +394,13 @@ describe("loadSpec on bad input: every error, each naming its field, the value a
       'hosts.pi.address: "300.1.1.1" is not an IPv4 address or a host name',
       'karmada.members.0: "cloud" is not a cluster of this spec (known: "mgmt", "edge")',
     ]);
+    // A missing image neither: the vAccel nodes' names are still checked in the same run.
+    expect(
+      issues((s) => {
+        delete s.vaccel.appImage;
+        s.vaccel.gpuNode = "orin";
+      }).map((l) => l.split(":")[0]),
+    ).toEqual(["vaccel.appImage", "vaccel.gpuNode"]);
     const refs = issues((s) => {
       s.vms["k3s-cp"].hypervisor = "pi";
       s.karmada.members = ["cloud"];
