@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { imagePinError, vaccelSpecIssues } from "./validate";
+import { clusterOfHost, imagePinError, vaccelSpecIssues } from "./validate";
 import { karmadaSchema, vaccelSchema } from "../spec/schema";
 
 const hosts = {
@@ -167,5 +167,15 @@ describe("imagePinError", () => {
     ],
   ])("refuses %s", (image, message) => {
     expect(imagePinError(image)).toBe(message);
+  });
+});
+
+describe("clusterOfHost", () => {
+  it("finds a server's and an agent's cluster, and none for a host outside every cluster", () => {
+    expect([
+      clusterOfHost(clusters, "karmada-host"),
+      clusterOfHost(clusters, "jetson"),
+      clusterOfHost(clusters, "nuc"),
+    ]).toEqual(["mgmt", "edge", undefined]);
   });
 });

@@ -63,6 +63,17 @@ export interface VaccelSpecInput {
   vaccel?: VaccelSpec;
 }
 
+/** The cluster a host runs k3s in (server or agent), if any: the first, for a host wrongly in two. */
+export function clusterOfHost(clusters: VaccelSpecInput["clusters"], host: string): string | undefined {
+  return clustersOfHost(clusters, host)[0];
+}
+
+function clustersOfHost(clusters: VaccelSpecInput["clusters"], host: string): string[] {
+  return Object.entries(clusters)
+    .filter(([, c]) => c.server === host || c.agents.includes(host))
+    .map(([name]) => name);
+}
+
 function names(list: string[]): string {
   return list.map((n) => showValue(n)).join(", ") || "none";
 }
@@ -91,8 +102,8 @@ export function vaccelSpecIssues(spec: VaccelSpecInput): SpecIssue[] {
       });
       continue;
     }
-    const inClusters = Object.entries(spec.clusters).filter(([, c]) => c.server === host || c.agents.includes(host));
-    const cluster = inClusters[0]?.[0];
+    const inClusters = clustersOfHost(spec.clusters, host);
+    const cluster = inClusters[0];
     if (inClusters.length > 1) {
       // A node of two clusters is an error of testbed:clusters already; its placement here would only echo it.
     } else if (cluster === undefined) {
