@@ -1,4 +1,5 @@
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { describe, expect, it } from "vitest";
@@ -6,12 +7,16 @@ import { loadSpec, readStackConfig } from "../components/spec";
 import { parseFioJson } from "../components/disk/fio";
 import { DiskGateError, gate } from "../components/disk/gate";
 import { runProgram } from "../scripts/lib/programRunner";
+import { filledDemoText } from "./harness/demoStack";
 import { unwrap } from "./harness/mocks";
 
 // The real program (index.ts) under Pulumi's mock runtime: what reaches Pulumi's error handler (cmd/run/run.ts),
 // which prints a RunError's message alone and a ResourceError under its resource (CONTRIBUTING.md, "Errors").
 const root = path.resolve(__dirname, "..");
-const demo = () => readStackConfig(path.join(root, "stacks/Pulumi.demo.yaml"));
+// The demo stack as an operator fills it in (it ships placeholders for the vAccel images).
+const demoFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "testbed-errors-")), "Pulumi.demo.yaml");
+fs.writeFileSync(demoFile, filledDemoText());
+const demo = () => readStackConfig(demoFile);
 // fio's output for a disk whose every fdatasync takes 150 ms (p99 ~152 ms, above the 100 ms limit).
 const slowFio = fs.readFileSync(path.join(root, "components/disk/fixtures/fio-3.33-jsonplus-certain-150ms.txt"));
 

@@ -1,9 +1,11 @@
 /**
  * Checks of testbed:karmada against the rest of the spec that the schema alone cannot make, as pure functions: each
- * problem names the field and the value and says what is allowed, and all are reported together.
+ * problem names the field, quotes the (masked) value and says what is allowed, and all are reported together
+ * (CONTRIBUTING.md, "Errors").
  */
 import type { KarmadaSpec } from "../spec/schema";
 import type { SpecIssue } from "../spec/load";
+import { showValue } from "../spec/mask";
 import { KARMADA_NAMESPACE, etcdPathError } from "./values";
 
 /** The chart version whose values and schemas the tests check (fixtures/). */
@@ -14,34 +16,53 @@ export interface KarmadaSpecInput {
   karmada?: KarmadaSpec;
 }
 
+function names(list: string[]): string {
+  return list.map((n) => showValue(n)).join(", ") || "none";
+}
+
 export function karmadaSpecIssues(spec: KarmadaSpecInput): SpecIssue[] {
   const k = spec.karmada;
   if (k === undefined) return [];
   const issues: SpecIssue[] = [];
-  const clusterNames = Object.keys(spec.clusters);
-  const known = clusterNames.length === 0 ? "none are defined" : `clusters: ${clusterNames.join(", ")}`;
-  if (!(k.cluster in spec.clusters)) {
-    issues.push({ path: "karmada.cluster", message: `"${k.cluster}" is not a cluster of the spec (${known})` });
+  const known = `known: ${names(Object.keys(spec.clusters))}`;
+  const host = spec.clusters[k.cluster];
+  if (host === undefined) {
+    issues.push({
+      path: "karmada.cluster",
+      message: `${showValue(k.cluster)} is not a cluster of this spec (${known})`,
+    });
+  } else if (host.agents.length > 0) {
+    // The chart's etcd keeps its data on a hostPath of whichever node runs its pod, and the disk gate measures
+    // karmada.etcdPath on the cluster's server only (components/testbed.ts): on an agent it would be unmeasured.
+    issues.push({
+      path: "karmada.cluster",
+      message:
+        `${showValue(k.cluster)} has agents (${names(host.agents)}): Karmada's cluster must be its server alone, ` +
+        "the disk the gate measures for Karmada's etcd (karmada.etcdPath); put the agents in a member cluster",
+    });
   }
   const seen = new Set<string>();
   k.members.forEach((m, i) => {
-    const path = `karmada.members[${i}]`;
-    if (!(m in spec.clusters)) {
-      issues.push({ path, message: `"${m}" is not a cluster of the spec (${known})` });
+    const path = `karmada.members.${i}`;
+    if (seen.has(m)) {
+      issues.push({ path, message: `${showValue(m)} is listed twice` });
+      return;
+    }
+    seen.add(m);
+    if (spec.clusters[m] === undefined) {
+      issues.push({ path, message: `${showValue(m)} is not a cluster of this spec (${known})` });
     } else if (m === k.cluster) {
       issues.push({
         path,
-        message: `"${m}" hosts Karmada (karmada.cluster); the management cluster is never a member`,
+        message: `${showValue(m)} hosts Karmada (karmada.cluster); the management cluster is never a member`,
       });
     }
-    if (seen.has(m)) issues.push({ path, message: `"${m}" is listed twice` });
-    seen.add(m);
   });
   if (!(VALIDATED_CHART_VERSIONS as readonly string[]).includes(k.chartVersion)) {
     issues.push({
       path: "karmada.chartVersion",
       message:
-        `"${k.chartVersion}" is not a chart version this program's values were checked against ` +
+        `${showValue(k.chartVersion)} is not a chart version this program's values were checked against ` +
         `(${VALIDATED_CHART_VERSIONS[0]}); Helm would drop any value the chart renamed without a word`,
     });
   }

@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { SpecError, formatIssue, loadSpec, validateSpec } from "./load";
 import { readStackConfig } from "./stackFile";
 import { cidrsOverlap } from "./net";
+import { EXAMPLE_IMAGES } from "../../test/harness/demoStack";
 
 const KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nkey\n-----END OPENSSH PRIVATE KEY-----";
 const HK = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOqlqm4Je6lr3zF0YNA4KdlFhrcK/y7VBF873abPbSQs";
@@ -42,7 +43,7 @@ function demo(): Record<string, any> {
     },
     zfs: { profile: "demo", acknowledgeSyncDisabled: true },
     karmada: { cluster: "mgmt", members: ["edge"] },
-    vaccel: { clientNode: "pi", gpuNode: "jetson" },
+    vaccel: { clientNode: "pi", gpuNode: "jetson", ...EXAMPLE_IMAGES },
   };
 }
 
@@ -216,7 +217,8 @@ describe("loadSpec on bad input: every error, each naming its field, the value a
       (s) => (s.clusters.mgmt.agents = ["pi"]),
       [
         'clusters.edge.agents.0: "pi" is already a node of cluster "mgmt"',
-        'vaccel.clientNode: "pi" is in cluster "mgmt", which is not a Karmada member',
+        'karmada.cluster: "mgmt" has agents ("pi"): Karmada\'s cluster must be its server alone, the disk the gate ' +
+          "measures for Karmada's etcd (karmada.etcdPath); put the agents in a member cluster",
       ],
     ],
     [
@@ -266,12 +268,111 @@ describe("loadSpec on bad input: every error, each naming its field, the value a
     [
       "Karmada's own cluster as a member",
       (s) => s.karmada.members.push("mgmt"),
-      ['karmada.members.1: "mgmt" hosts Karmada itself; Karmada\'s host cluster cannot be its own member'],
+      ['karmada.members.1: "mgmt" hosts Karmada (karmada.cluster); the management cluster is never a member'],
+    ],
+    ["a member listed twice", (s) => s.karmada.members.push("edge"), ['karmada.members.1: "edge" is listed twice']],
+    [
+      "a Karmada cluster that does not exist",
+      (s) => (s.karmada.cluster = "mgnt"),
+      ['karmada.cluster: "mgnt" is not a cluster of this spec (known: "mgmt", "edge")'],
+    ],
+    [
+      "a Karmada cluster of more than one node, whose etcd the disk gate might not measure",
+      (s) => (s.clusters.mgmt.agents = ["nuc"]),
+      [
+        'karmada.cluster: "mgmt" has agents ("nuc"): Karmada\'s cluster must be its server alone, the disk the gate ' +
+          "measures for Karmada's etcd (karmada.etcdPath); put the agents in a member cluster",
+      ],
+    ],
+    [
+      "an etcd path the chart does not use, so the disk gate would measure another disk",
+      (s) => (s.karmada.etcdPath = "/data/karmada-etcd"),
+      [
+        'karmada.etcdPath: "/data/karmada-etcd" is not where the Karmada chart keeps etcd: chart 1.13.0 puts it at ' +
+          '/var/lib/<namespace>/karmada-etcd, here "/var/lib/karmada-system/karmada-etcd"; set etcdPath to ' +
+          '"/var/lib/karmada-system/karmada-etcd" so the disk gate measures it',
+      ],
+    ],
+    [
+      "a chart version whose values were never checked",
+      (s) => (s.karmada.chartVersion = "1.14.0"),
+      [
+        'karmada.chartVersion: "1.14.0" is not a chart version this program\'s values were checked against (1.13.0); ' +
+          "Helm would drop any value the chart renamed without a word",
+      ],
     ],
     [
       "a vAccel node outside the members",
       (s) => (s.vaccel.gpuNode = "karmada-host"),
-      ['vaccel.gpuNode: "karmada-host" is in cluster "mgmt", which is not a Karmada member'],
+      [
+        'vaccel.gpuNode: "karmada-host" is in cluster "mgmt", which is not a Karmada member (karmada.members: "edge")',
+        'vaccel.gpuNode: "karmada-host" has board "generic", which has no GPU for the RPC agent (GPU boards: jetson)',
+      ],
+    ],
+    [
+      "a gpuNode without a GPU board",
+      (s) => ([s.vaccel.gpuNode, s.vaccel.clientNode] = ["pi", "jetson"]),
+      ['vaccel.gpuNode: "pi" has board "raspberry-pi", which has no GPU for the RPC agent (GPU boards: jetson)'],
+    ],
+    [
+      "vAccel nodes that are not hosts",
+      (s) => ([s.vaccel.clientNode, s.vaccel.gpuNode] = ["rpi", "orin"]),
+      [
+        'vaccel.clientNode: "rpi" is not a host or VM of this spec (known: "nuc", "pi", "jetson", "karmada-host", "k3s-cp")',
+        'vaccel.gpuNode: "orin" is not a host or VM of this spec (known: "nuc", "pi", "jetson", "karmada-host", "k3s-cp")',
+      ],
+    ],
+    [
+      "a vAccel node in no cluster",
+      (s) => (s.vaccel.clientNode = "nuc"),
+      ['vaccel.clientNode: "nuc" is a node of no cluster: it must run k3s in a Karmada member cluster'],
+    ],
+    [
+      "vAccel nodes in two member clusters",
+      (s) => {
+        s.hosts.pi2 = { ...s.hosts.pi, address: "198.18.0.13" };
+        s.clusters.far = { server: "pi2", podCidr: "10.20.0.0/16", serviceCidr: "10.21.0.0/16" };
+        s.karmada.members.push("far");
+        s.vaccel.clientNode = "pi2";
+      },
+      [
+        'vaccel.clientNode: "pi2" is in cluster "far", vaccel.gpuNode "jetson" in "edge": both must be in one ' +
+          "member cluster, as the app reaches the agent through a Service of its cluster",
+      ],
+    ],
+    [
+      "one node for both vAccel roles",
+      (s) => (s.vaccel.clientNode = "jetson"),
+      [
+        'vaccel.clientNode: "jetson" is also vaccel.gpuNode: the app must run on another node than the GPU agent it offloads to',
+      ],
+    ],
+    [
+      "vAccel without Karmada",
+      (s) => delete s.karmada,
+      ["vaccel: needs testbed:karmada: the pipeline is created through the Karmada API and propagated to a member"],
+    ],
+    [
+      "images on :latest or without a tag, as the spec's defaults used to be",
+      (s) => {
+        s.vaccel.agentImage = "harbor.nbfc.io/nubificus/vaccel-rpc-agent:latest";
+        s.vaccel.appImage = "harbor.nbfc.io/nubificus/yolo-vaccel";
+      },
+      [
+        'vaccel.agentImage: "harbor.nbfc.io/nubificus/vaccel-rpc-agent:latest" uses the moving tag latest: pin a version tag or a sha256 digest',
+        'vaccel.appImage: "harbor.nbfc.io/nubificus/yolo-vaccel" has no tag or digest: pin it by a version tag (name:<version>) or a digest (name@sha256:<digest>)',
+      ],
+    ],
+    [
+      "images left out: no default, as no published image is known",
+      (s) => {
+        delete s.vaccel.agentImage;
+        delete s.vaccel.appImage;
+      },
+      [
+        'vaccel.agentImage: is required: the image of vaccel-rpc-agent with the torch plugin, built or mirrored by you for the GPU node, pinned by a version tag or a sha256 digest; no published image is known (README.md, "Settings")',
+        'vaccel.appImage: is required: the image of the object-detection app, built or mirrored by you for the client node, pinned by a version tag or a sha256 digest; no published image is known (README.md, "Settings")',
+      ],
     ],
   ])("%s", (_what, mutate, expected) => {
     expect(issues(mutate)).toEqual(expected);
@@ -293,6 +394,13 @@ describe("loadSpec on bad input: every error, each naming its field, the value a
       'hosts.pi.address: "300.1.1.1" is not an IPv4 address or a host name',
       'karmada.members.0: "cloud" is not a cluster of this spec (known: "mgmt", "edge")',
     ]);
+    // A missing image neither: the vAccel nodes' names are still checked in the same run.
+    expect(
+      issues((s) => {
+        delete s.vaccel.appImage;
+        s.vaccel.gpuNode = "orin";
+      }).map((l) => l.split(":")[0]),
+    ).toEqual(["vaccel.appImage", "vaccel.gpuNode"]);
     const refs = issues((s) => {
       s.vms["k3s-cp"].hypervisor = "pi";
       s.karmada.members = ["cloud"];
@@ -546,10 +654,23 @@ describe("no message shows a secret, wherever it was pasted", () => {
 
 describe("the committed stacks", () => {
   const root = path.resolve(__dirname, "../..");
-  it.each(["demo", "sim"])("stacks/Pulumi.%s.yaml is valid", (stack) => {
-    const raw = readStackConfig(path.join(root, "stacks", `Pulumi.${stack}.yaml`));
-    const { issues: found } = validateSpec(raw, { baseDir: root, unreadableFiles: "warn" });
-    expect(found).toEqual([]);
+  const check = (stack: string, raw = readStackConfig(path.join(root, "stacks", `Pulumi.${stack}.yaml`))) =>
+    validateSpec(raw, { baseDir: root, unreadableFiles: "warn" }).issues.map(formatIssue);
+
+  it("stacks/Pulumi.sim.yaml is valid", () => {
+    expect(check("sim")).toEqual([]);
+  });
+
+  it("stacks/Pulumi.demo.yaml is refused only for its vAccel images, which the operator must supply", () => {
+    const placeholder =
+      "is a placeholder: put the reference of the image you built or mirrored, pinned by a version tag or a sha256 digest";
+    expect(check("demo")).toEqual([
+      `vaccel.agentImage: "<registry>/vaccel-rpc-agent:<version>" ${placeholder}`,
+      `vaccel.appImage: "<registry>/yolo-vaccel:<version>" ${placeholder}`,
+    ]);
+    const filled = readStackConfig(path.join(root, "stacks/Pulumi.demo.yaml"));
+    Object.assign(filled.vaccel as object, EXAMPLE_IMAGES);
+    expect(check("demo", filled)).toEqual([]);
   });
 });
 

@@ -22,6 +22,8 @@ import {
   zfsSchema,
 } from "./schema";
 import { cidrsOverlap } from "./net";
+import { karmadaSpecIssues } from "../karmada/validate";
+import { vaccelSpecIssues } from "../vaccel/validate";
 import { maskText, showValue } from "./mask";
 
 /** One problem in the spec: where (dotted path under the `testbed:` config namespace) and what. */
@@ -270,8 +272,9 @@ const EXPECTED: Record<string, string> = {
 function zodIssue(issue: z.core.$ZodIssue): SpecIssue {
   const where = issue.path.map(String).join(".");
   let message = issue.message;
+  // A required setting may say what to put there (the schema's own message, "is required: ...").
   if (issue.input === undefined && issue.code !== "unrecognized_keys" && issue.code !== "custom")
-    return { path: where, message: "is required" };
+    return { path: where, message: issue.message.startsWith("is required") ? issue.message : "is required" };
   switch (issue.code) {
     case "unrecognized_keys":
       return {
@@ -662,45 +665,7 @@ function checkReferences(spec: TestbedSpec, raw: RawSpec, issues: SpecIssue[]): 
     if (!known(a)) unknown(`diskGate.accept.${i}`, a);
   });
 
-  const k = spec.karmada;
-  if (k !== undefined) {
-    const clusterNames = () =>
-      Object.keys(spec.clusters)
-        .map((n) => showValue(n))
-        .join(", ") || "none";
-    if (spec.clusters[k.cluster] === undefined)
-      issues.push({
-        path: "karmada.cluster",
-        message: `${showValue(k.cluster)} is not a cluster of this spec (known: ${clusterNames()})`,
-      });
-    k.members.forEach((m, i) => {
-      if (spec.clusters[m] === undefined)
-        issues.push({
-          path: `karmada.members.${i}`,
-          message: `${showValue(m)} is not a cluster of this spec (known: ${clusterNames()})`,
-        });
-      else if (m === k.cluster)
-        issues.push({
-          path: `karmada.members.${i}`,
-          message: `${showValue(m)} hosts Karmada itself; Karmada's host cluster cannot be its own member`,
-        });
-    });
-  }
-
-  const v = spec.vaccel;
-  if (v !== undefined) {
-    for (const field of ["clientNode", "gpuNode"] as const) {
-      const node = v[field];
-      if (!known(node)) unknown(`vaccel.${field}`, node);
-      else if (!nodeOf.has(node))
-        issues.push({ path: `vaccel.${field}`, message: `${showValue(node)} is not a node of any cluster` });
-      else if (k !== undefined && !k.members.includes(nodeOf.get(node) as string))
-        issues.push({
-          path: `vaccel.${field}`,
-          message: `${showValue(node)} is in cluster ${showValue(nodeOf.get(node))}, which is not a Karmada member`,
-        });
-    }
-    if (v.clientNode === v.gpuNode)
-      issues.push({ path: "vaccel.gpuNode", message: `${showValue(v.gpuNode)} is also the client node` });
-  }
+  // Karmada's and vAccel's rules live beside the code that depends on them (components/karmada/validate.ts,
+  // components/vaccel/validate.ts); their issues are reported here, with every other one.
+  issues.push(...karmadaSpecIssues(spec), ...vaccelSpecIssues(spec));
 }

@@ -33,9 +33,23 @@ export const DEFAULT_VM_MEMORY = "6GiB";
 export const DEFAULT_VM_DISK = "40GiB";
 /** The vAccel RPC port of the yolo-torch demo (VACCEL_RPC_ADDRESS=tcp://<jetson>:8192). */
 export const DEFAULT_VACCEL_PORT = 8192;
-/** Images of the vAccel pipeline; override with your registry's builds. */
-export const DEFAULT_VACCEL_AGENT_IMAGE = "harbor.nbfc.io/nubificus/vaccel-rpc-agent:latest";
-export const DEFAULT_VACCEL_APP_IMAGE = "harbor.nbfc.io/nubificus/yolo-vaccel:latest";
+/**
+ * The vAccel pipeline's images have no default: no published image is known. The names the spec used to default to
+ * (harbor.nbfc.io/nubificus/vaccel-rpc-agent, .../yolo-vaccel, both :latest) appear in no Nubificus source, manifest
+ * or document found; their Kubernetes example publishes only harbor.nbfc.io/nubificus/vaccel-torch-bert-example-agent
+ * with the tag x86_64 (vaccel-docs, "deploying vAccel applications using Kubernetes"), an amd64 BERT agent where the
+ * GPU node is an arm64 Jetson; nubificus/yolo-torch ships a Dockerfile and no image; the CI of nubificus/vaccel and
+ * of nubificus/vaccel-rust (which builds vaccel-rpc-agent) uploads binaries and packages to S3 (verify-build.yml),
+ * not images. So the operator names the images they built or mirrored, pinned (README.md, "Settings").
+ */
+const requiredImage = (what: string) =>
+  z.string({
+    error: (issue) =>
+      issue.input === undefined
+        ? `is required: ${what}, pinned by a version tag or a sha256 digest; no published image is known ` +
+          `(README.md, "Settings")`
+        : undefined,
+  });
 
 const name = z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, {
   message: "must be a DNS label: lower-case letters, digits and '-', at most 63 characters",
@@ -207,8 +221,12 @@ export const vaccelSchema = z
   .object({
     clientNode: z.string(),
     gpuNode: z.string(),
-    agentImage: z.string().min(1).default(DEFAULT_VACCEL_AGENT_IMAGE),
-    appImage: z.string().min(1).default(DEFAULT_VACCEL_APP_IMAGE),
+    /** The vaccel-rpc-agent image for the GPU node (its architecture, with the torch plugin). Required. */
+    agentImage: requiredImage(
+      "the image of vaccel-rpc-agent with the torch plugin, built or mirrored by you for the GPU node",
+    ),
+    /** The object-detection app's image for the client node's architecture. Required. */
+    appImage: requiredImage("the image of the object-detection app, built or mirrored by you for the client node"),
     port: port.default(DEFAULT_VACCEL_PORT),
     backend: z.enum(["local", "remote"]).default("local"),
   })

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { imagePinError, vaccelSpecIssues } from "./validate";
-import { DEFAULT_VACCEL_AGENT_IMAGE, DEFAULT_VACCEL_APP_IMAGE, karmadaSchema, vaccelSchema } from "../spec/schema";
+import { clusterOfHost, imagePinError, vaccelSpecIssues } from "./validate";
+import { karmadaSchema, vaccelSchema } from "../spec/schema";
 
 const hosts = {
   nuc: { board: "generic" },
@@ -44,41 +44,81 @@ describe("vaccelSpecIssues", () => {
       vaccel: vaccel({ clientNode: "nuc", gpuNode: "jetsn" }),
     });
     expect(issues).toEqual([
-      { path: "vaccel.clientNode", message: '"nuc" is in no cluster: it must run k3s in a Karmada member cluster' },
+      {
+        path: "vaccel.clientNode",
+        message: '"nuc" is a node of no cluster: it must run k3s in a Karmada member cluster',
+      },
       {
         path: "vaccel.gpuNode",
-        message: '"jetsn" is not a host of the spec (hosts: nuc, karmada-host, k3s-cp, pi, jetson, spare)',
+        message:
+          '"jetsn" is not a host or VM of this spec (known: "nuc", "karmada-host", "k3s-cp", "pi", "jetson", "spare")',
       },
     ]);
     expect(vaccelSpecIssues({ hosts, clusters, karmada, vaccel: vaccel({ clientNode: "spare" }) })).toEqual([
       {
         path: "vaccel.clientNode",
-        message: '"spare" is in cluster "other", which is not a Karmada member (karmada.members: edge)',
-      },
-      {
-        path: "vaccel",
-        message:
-          'clientNode "spare" (cluster "other") and gpuNode "jetson" (cluster "edge") must be in the same member ' +
-          "cluster: the app reaches the agent through a cluster Service",
+        message: '"spare" is in cluster "other", which is not a Karmada member (karmada.members: "edge")',
       },
     ]);
   });
 
-  it("needs Karmada", () => {
-    expect(vaccelSpecIssues({ hosts, clusters, vaccel: vaccel({}) })).toContainEqual({
-      path: "vaccel",
-      message: "needs karmada: the pipeline is created through the Karmada API",
-    });
+  it("leaves a node of two clusters to the clusters' own error", () => {
+    const twice = { ...clusters, other: { server: "spare", agents: ["pi"] } };
+    expect(vaccelSpecIssues({ hosts, clusters: twice, karmada, vaccel: vaccel({}) })).toEqual([]);
   });
 
-  it("refuses the schema's current default images, which use :latest", () => {
+  it("refuses two member clusters, even when both are members", () => {
+    const both = karmadaSchema.parse({ cluster: "mgmt", members: ["edge", "other"] });
+    expect(vaccelSpecIssues({ hosts, clusters, karmada: both, vaccel: vaccel({ clientNode: "spare" }) })).toEqual([
+      {
+        path: "vaccel.clientNode",
+        message:
+          '"spare" is in cluster "other", vaccel.gpuNode "jetson" in "edge": both must be in one member cluster, ' +
+          "as the app reaches the agent through a Service of its cluster",
+      },
+    ]);
+  });
+
+  it("refuses one node for both roles", () => {
+    expect(vaccelSpecIssues({ hosts, clusters, karmada, vaccel: vaccel({ clientNode: "jetson" }) })).toEqual([
+      {
+        path: "vaccel.clientNode",
+        message: '"jetson" is also vaccel.gpuNode: the app must run on another node than the GPU agent it offloads to',
+      },
+    ]);
+  });
+
+  it("needs Karmada, and then says nothing of members", () => {
+    expect(vaccelSpecIssues({ hosts, clusters, vaccel: vaccel({}) })).toEqual([
+      {
+        path: "vaccel",
+        message: "needs testbed:karmada: the pipeline is created through the Karmada API and propagated to a member",
+      },
+    ]);
+  });
+
+  it("refuses the images the spec used to default to, which use :latest", () => {
     const issues = vaccelSpecIssues({
       hosts,
       clusters,
       karmada,
-      vaccel: vaccel({ agentImage: DEFAULT_VACCEL_AGENT_IMAGE, appImage: DEFAULT_VACCEL_APP_IMAGE }),
+      vaccel: vaccel({
+        agentImage: "harbor.nbfc.io/nubificus/vaccel-rpc-agent:latest",
+        appImage: "harbor.nbfc.io/nubificus/yolo-vaccel",
+      }),
     });
-    expect(issues.map((i) => i.path)).toEqual(["vaccel.agentImage", "vaccel.appImage"]);
+    expect(issues).toEqual([
+      {
+        path: "vaccel.agentImage",
+        message:
+          '"harbor.nbfc.io/nubificus/vaccel-rpc-agent:latest" uses the moving tag latest: pin a version tag or a sha256 digest',
+      },
+      {
+        path: "vaccel.appImage",
+        message:
+          '"harbor.nbfc.io/nubificus/yolo-vaccel" has no tag or digest: pin it by a version tag (name:<version>) or a digest (name@sha256:<digest>)',
+      },
+    ]);
   });
 });
 
@@ -86,12 +126,17 @@ describe("imagePinError", () => {
   it.each([
     ["registry.example/agent:0.6.1"],
     ["registry.example:5000/team/agent:v1.2.3-jetson"],
+    ["Registry.Example/team/agent:1"],
+    ["localhost/a__b/c--d:1.0_rc"],
     ["agent@sha256:" + "0".repeat(64)],
     ["registry.example/agent:1.0@sha256:" + "f".repeat(64)],
   ])("accepts %s", (image) => {
     expect(imagePinError(image)).toBeUndefined();
   });
 
+  const badName =
+    "is not an image reference: the name must be an optional registry host[:port] and \"/\", then '/'-separated path " +
+    "components of lower-case letters and digits, joined inside by '.', '_', '__' or dashes (at most 255 characters)";
   it.each([
     [
       "registry.example/agent:latest",
@@ -99,16 +144,38 @@ describe("imagePinError", () => {
     ],
     [
       "registry.example/agent",
-      '"registry.example/agent" has no tag or digest: pin it, e.g. registry.example/agent:<version> or registry.example/agent@sha256:<digest>',
+      '"registry.example/agent" has no tag or digest: pin it by a version tag (name:<version>) or a digest (name@sha256:<digest>)',
     ],
     [
       "registry.example:5000/agent",
-      '"registry.example:5000/agent" has no tag or digest: pin it, e.g. registry.example:5000/agent:<version> or registry.example:5000/agent@sha256:<digest>',
+      '"registry.example:5000/agent" has no tag or digest: pin it by a version tag (name:<version>) or a digest (name@sha256:<digest>)',
     ],
     ["agent@sha256:abc", '"agent@sha256:abc": the digest is not sha256:<64 hex digits>'],
-    ["agent:-bad", '"agent:-bad": "-bad" is not a valid tag'],
-    ["agent :1", '"agent :1" is not an image reference'],
+    [
+      "agent:-bad",
+      "\"agent:-bad\": the tag \"-bad\" is not a tag (letters, digits, '_', '.' or '-', at most 128, not starting with '.' or '-')",
+    ],
+    ["agent :1", '"agent :1" is not an image reference: it holds white space'],
+    ["", '"" is not an image reference: it is empty'],
+    ["registry.example/Team/Agent:1", `"registry.example/Team/Agent:1" ${badName}`],
+    ["registry.example//agent:1", `"registry.example//agent:1" ${badName}`],
+    ["agent-:1", `"agent-:1" ${badName}`],
+    [`registry.example/${"a".repeat(250)}:1`, `"registry.example/${"a".repeat(63)}"... (269 characters) ${badName}`],
+    [
+      "<registry>/vaccel-rpc-agent:<version>",
+      '"<registry>/vaccel-rpc-agent:<version>" is a placeholder: put the reference of the image you built or mirrored, pinned by a version tag or a sha256 digest',
+    ],
   ])("refuses %s", (image, message) => {
     expect(imagePinError(image)).toBe(message);
+  });
+});
+
+describe("clusterOfHost", () => {
+  it("finds a server's and an agent's cluster, and none for a host outside every cluster", () => {
+    expect([
+      clusterOfHost(clusters, "karmada-host"),
+      clusterOfHost(clusters, "jetson"),
+      clusterOfHost(clusters, "nuc"),
+    ]).toEqual(["mgmt", "edge", undefined]);
   });
 });

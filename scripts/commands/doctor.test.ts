@@ -7,6 +7,7 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { federationPage } from "../bench/etcdPages";
 import { examine, readPage, readProbe, renderDoctor } from "./doctor";
+import { filledDemoText } from "../../test/harness/demoStack";
 
 const root = path.resolve(__dirname, "../..");
 const fixtures = path.join(root, "components/etcd/fixtures");
@@ -91,11 +92,12 @@ describe("testbed doctor", () => {
   });
 
   it("with --stack, refuses a host that runs no etcd", () => {
-    // The demo stack, with its key file (~/.ssh/testbed_ed25519 on an operator's machine) somewhere readable.
+    // The demo stack, its images filled in and its key file (~/.ssh/testbed_ed25519 on an operator's machine)
+    // somewhere readable.
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "testbed-doctor-"));
     fs.mkdirSync(path.join(dir, "stacks"));
     fs.writeFileSync(path.join(dir, "key"), "not a key, never used\n");
-    const demo = fs.readFileSync(path.join(root, "stacks/Pulumi.demo.yaml"), "utf8");
+    const demo = filledDemoText();
     fs.writeFileSync(
       path.join(dir, "stacks/Pulumi.demo.yaml"),
       demo.replaceAll("~/.ssh/testbed_ed25519", path.join(dir, "key")),

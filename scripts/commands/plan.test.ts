@@ -4,6 +4,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
+import { filledDemoText } from "../../test/harness/demoStack";
 
 const root = path.resolve(__dirname, "../..");
 const cli = (...args: string[]) =>
@@ -26,12 +27,28 @@ function expectDependencyOrder(rows: Row[]): void {
   }
 }
 
-describe("testbed plan --stack demo --json", () => {
+/** The demo stack with its vAccel images filled in (it ships placeholders), as a stack file; its path. */
+function filledDemoFile(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "testbed-plan-"));
+  fs.writeFileSync(path.join(dir, "Pulumi.demo.yaml"), filledDemoText());
+  return path.join(dir, "Pulumi.demo.yaml");
+}
+
+describe("testbed plan --json on the demo stack, its images filled in", () => {
   let rows: Row[];
   beforeAll(() => {
-    const r = cli("plan", "--stack", "demo", "--json");
+    const r = cli("plan", "--file", filledDemoFile(), "--json");
     expect(r.status).toBe(0);
     rows = JSON.parse(r.stdout) as Row[];
+  });
+
+  it("refuses the demo stack as shipped, naming its image placeholders, and plans nothing", () => {
+    const r = cli("plan", "--stack", "demo", "--json");
+    expect(r.status).toBe(2);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toContain('vaccel.agentImage: "<registry>/vaccel-rpc-agent:<version>" is a placeholder');
+    expect(r.stderr).toContain('vaccel.appImage: "<registry>/yolo-vaccel:<version>" is a placeholder');
+    expect(r.stderr).toContain("2 error(s); nothing planned");
   });
 
   it("lists a reachable step per host, machines and VMs", () => {
@@ -93,7 +110,7 @@ describe("testbed plan never shows a secret", () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), "testbed-plan-"));
     execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "", "-f", path.join(dir, "id")]);
     key = fs.readFileSync(path.join(dir, "id"), "utf8");
-    const demo = parse(fs.readFileSync(path.join(root, "stacks/Pulumi.demo.yaml"), "utf8"));
+    const demo = parse(filledDemoText());
     for (const h of Object.values(demo.config["testbed:hosts"]) as Record<string, unknown>[]) {
       delete h.privateKeyFile;
       h.privateKey = key;
@@ -128,8 +145,8 @@ describe("testbed plan never shows a secret", () => {
 });
 
 describe("testbed validate", () => {
-  it("exits 0 with a one-line summary for the demo stack", () => {
-    const r = cli("validate", "--stack", "demo");
+  it("exits 0 with a one-line summary for the demo stack, its images filled in", () => {
+    const r = cli("validate", "--file", filledDemoFile());
     expect(r.status).toBe(0);
     expect(r.stdout).toBe(
       "valid: 3 machine(s), 2 VM(s), clusters: mgmt (1 node), edge (3 nodes), zfs default: sync=disabled,compression=lz4,atime=off,recordsize=8k, karmada on mgmt with 1 member(s), disk gate 10/100 ms\n",
@@ -138,7 +155,7 @@ describe("testbed validate", () => {
 
   it("exits 2 and names every bad field", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "testbed-validate-"));
-    const demo = parse(fs.readFileSync(path.join(root, "stacks/Pulumi.demo.yaml"), "utf8"));
+    const demo = parse(filledDemoText());
     demo.config["testbed:hosts"].pi.address = "300.1.1.1";
     demo.config["testbed:karmada"].members = ["edge", "cloud"];
     fs.writeFileSync(path.join(dir, "Pulumi.bad.yaml"), stringify(demo));
@@ -165,7 +182,7 @@ describe("testbed validate", () => {
 
   it("exits 2 on the testbed:host typo with one error: the unknown key and the nearest known one", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "testbed-validate-"));
-    const demo = parse(fs.readFileSync(path.join(root, "stacks/Pulumi.demo.yaml"), "utf8"));
+    const demo = parse(filledDemoText());
     demo.config["testbed:host"] = demo.config["testbed:hosts"];
     delete demo.config["testbed:hosts"];
     fs.writeFileSync(path.join(dir, "Pulumi.typo.yaml"), stringify(demo));

@@ -4,6 +4,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { parse, stringify } from "yaml";
+import { DEMO_STACK, filledDemoText } from "../../test/harness/demoStack";
 
 // Random and truncated stack files through `testbed validate`, as a careless or hostile operator would write them.
 // The bar (issue: "Security and bad input"): no stack trace, exit 0, 1 or 2 only, and no planted secret in any output.
@@ -24,9 +25,12 @@ const TOKEN =
 /** What must never be printed, whole or its first 16 characters (a truncated file may hold only a prefix). */
 const SECRETS = [SUDO_PASSWORD, PASTED_PASSWORD, TOKEN, ...PEM.split("\n").slice(1, -1)];
 
+/** The demo stack as an operator fills it in: its vAccel images given. */
+const filledDemo = (): Record<string, any> => parse(filledDemoText());
+
 /** The demo stack with secrets planted where an operator might put them, right and wrong. */
 function seedSpec(): Record<string, any> {
-  const doc = parse(fs.readFileSync(path.join(root, "stacks/Pulumi.demo.yaml"), "utf8"));
+  const doc = filledDemo();
   const hosts = doc.config["testbed:hosts"];
   delete hosts.nuc.privateKeyFile;
   hosts.nuc.privateKey = PEM;
@@ -198,4 +202,142 @@ describe("testbed validate on random and truncated stack files", () => {
       expectWithinTheBar({ code: r.status, out: r.stdout + r.stderr }, `binary seed ${seed}`);
     }
   }, 120_000);
+});
+
+describe("testbed validate on Karmada and vAccel mistakes: exit 2, each named with its field, value and rule", () => {
+  let dir: string;
+  beforeAll(() => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    (require("tsx/cjs/api") as { register(): unknown }).register();
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    main = (require("../cli.ts") as typeof import("../cli")).main;
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "testbed-validate-"));
+  });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  /** The filled demo stack after `edit`, written to a stack file. */
+  function stackFile(name: string, edit: (config: Record<string, any>) => void): string {
+    const doc = filledDemo();
+    edit(doc.config);
+    const file = path.join(dir, `Pulumi.${name}.yaml`);
+    fs.writeFileSync(file, stringify(doc));
+    return file;
+  }
+  /** The error lines validate printed (warnings about this machine's missing key files left out). */
+  const errors = (out: string) =>
+    out
+      .split("\n")
+      .filter((l) => l.startsWith("  "))
+      .map((l) => l.trim());
+
+  it("accepts the demo stack once its images are given, and refuses it as shipped, naming both images", async () => {
+    expect((await validateInProcess(stackFile("filled", () => undefined))).code).toBe(0);
+    const shipped = await validateInProcess(DEMO_STACK);
+    expect(shipped.code).toBe(2);
+    const placeholder =
+      "is a placeholder: put the reference of the image you built or mirrored, pinned by a version tag or a sha256 digest";
+    expect(errors(shipped.out)).toEqual([
+      `vaccel.agentImage: "<registry>/vaccel-rpc-agent:<version>" ${placeholder}`,
+      `vaccel.appImage: "<registry>/yolo-vaccel:<version>" ${placeholder}`,
+    ]);
+  });
+
+  it("reports every problem of one file together, through the real binary", () => {
+    const file = stackFile("many", (c) => {
+      c["testbed:karmada"].members = ["edge", "cloud", "mgmt"];
+      c["testbed:karmada"].etcdPath = "/srv/karmada-etcd";
+      c["testbed:vaccel"].gpuNode = "pi";
+      c["testbed:vaccel"].clientNode = "jetson";
+      c["testbed:vaccel"].agentImage = "harbor.nbfc.io/nubificus/vaccel-rpc-agent:latest";
+    });
+    const r = spawnSync("node", [path.join(root, "scripts/testbed.js"), "validate", "--file", file], {
+      encoding: "utf8",
+      cwd: root,
+      timeout: 60_000,
+    });
+    expect(r.status).toBe(2);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toContain(`${file}: 5 error(s)\n`);
+    expect(errors(r.stderr)).toEqual([
+      'karmada.members.1: "cloud" is not a cluster of this spec (known: "mgmt", "edge")',
+      'karmada.members.2: "mgmt" hosts Karmada (karmada.cluster); the management cluster is never a member',
+      'karmada.etcdPath: "/srv/karmada-etcd" is not where the Karmada chart keeps etcd: chart 1.13.0 puts it at ' +
+        '/var/lib/<namespace>/karmada-etcd, here "/var/lib/karmada-system/karmada-etcd"; set etcdPath to ' +
+        '"/var/lib/karmada-system/karmada-etcd" so the disk gate measures it',
+      'vaccel.gpuNode: "pi" has board "raspberry-pi", which has no GPU for the RPC agent (GPU boards: jetson)',
+      'vaccel.agentImage: "harbor.nbfc.io/nubificus/vaccel-rpc-agent:latest" uses the moving tag latest: pin a ' +
+        "version tag or a sha256 digest",
+    ]);
+  });
+
+  it.each<[string, (c: Record<string, any>) => void, string[]]>([
+    [
+      "a Karmada cluster that does not exist",
+      (c) => (c["testbed:karmada"].cluster = "mgnt"),
+      ['karmada.cluster: "mgnt" is not a cluster of this spec (known: "mgmt", "edge")'],
+    ],
+    [
+      "a Karmada cluster with agents, whose etcd the disk gate might not measure",
+      (c) => (c["testbed:clusters"].mgmt.agents = ["nuc"]),
+      [
+        'karmada.cluster: "mgmt" has agents ("nuc"): Karmada\'s cluster must be its server alone, the disk the gate ' +
+          "measures for Karmada's etcd (karmada.etcdPath); put the agents in a member cluster",
+      ],
+    ],
+    [
+      "vAccel nodes that are not hosts",
+      (c) => Object.assign(c["testbed:vaccel"], { clientNode: "rpi", gpuNode: "orin" }),
+      [
+        'vaccel.clientNode: "rpi" is not a host or VM of this spec (known: "nuc", "pi", "jetson", "karmada-host", "k3s-cp")',
+        'vaccel.gpuNode: "orin" is not a host or VM of this spec (known: "nuc", "pi", "jetson", "karmada-host", "k3s-cp")',
+      ],
+    ],
+    [
+      "a vAccel node outside the Karmada members",
+      (c) => (c["testbed:vaccel"].clientNode = "karmada-host"),
+      [
+        'vaccel.clientNode: "karmada-host" is in cluster "mgmt", which is not a Karmada member (karmada.members: "edge")',
+      ],
+    ],
+    [
+      "vAccel nodes in two member clusters",
+      (c) => {
+        c["testbed:clusters"].mgmt.server = "nuc";
+        c["testbed:clusters"].far = { server: "karmada-host", podCidr: "10.20.0.0/16", serviceCidr: "10.21.0.0/16" };
+        c["testbed:karmada"].members.push("far");
+        c["testbed:vaccel"].clientNode = "karmada-host";
+      },
+      [
+        'vaccel.clientNode: "karmada-host" is in cluster "far", vaccel.gpuNode "jetson" in "edge": both must be in ' +
+          "one member cluster, as the app reaches the agent through a Service of its cluster",
+      ],
+    ],
+    [
+      "vAccel without Karmada",
+      (c) => delete c["testbed:karmada"],
+      ["vaccel: needs testbed:karmada: the pipeline is created through the Karmada API and propagated to a member"],
+    ],
+    [
+      "images left out",
+      (c) => {
+        delete c["testbed:vaccel"].agentImage;
+        delete c["testbed:vaccel"].appImage;
+      },
+      [
+        'vaccel.agentImage: is required: the image of vaccel-rpc-agent with the torch plugin, built or mirrored by you for the GPU node, pinned by a version tag or a sha256 digest; no published image is known (README.md, "Settings")',
+        'vaccel.appImage: is required: the image of the object-detection app, built or mirrored by you for the client node, pinned by a version tag or a sha256 digest; no published image is known (README.md, "Settings")',
+      ],
+    ],
+    [
+      "an image without a tag",
+      (c) => (c["testbed:vaccel"].appImage = "registry.example/yolo-vaccel"),
+      [
+        'vaccel.appImage: "registry.example/yolo-vaccel" has no tag or digest: pin it by a version tag (name:<version>) or a digest (name@sha256:<digest>)',
+      ],
+    ],
+  ])("%s", async (what, edit, expected) => {
+    const r = await validateInProcess(stackFile(what.replace(/[^a-z]+/gi, "-"), edit));
+    expect(r.code).toBe(2);
+    expect(errors(r.out)).toEqual(expected);
+  });
 });
