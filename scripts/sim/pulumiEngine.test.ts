@@ -40,4 +40,19 @@ describe("pulumiEngine", () => {
       fs.rmSync(root, { recursive: true, force: true });
     }
   });
+
+  it("refreshes a workspace whose .sim link dangles (a fresh clone has no .sim yet) instead of failing with EEXIST", () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), "testbed-pulumi-ws-"));
+    try {
+      prepareWorkspace(root);
+      const link = path.join(root, "project/.sim");
+      fs.rmSync(link);
+      fs.symlinkSync(path.join(root, "no-such-dir"), link);
+      expect(fs.existsSync(link)).toBe(false); // what the old check asked, and then tried to create the link again
+      expect(() => prepareWorkspace(root)).not.toThrow();
+      expect(fs.readlinkSync(link)).toBe(path.join(root, "no-such-dir"));
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
 });

@@ -85,6 +85,15 @@ export function findPulumi(): { cli: PulumiCli } | { missing: string } {
   };
 }
 
+function isLink(p: string): boolean {
+  try {
+    fs.lstatSync(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Creates (or refreshes) `.sim/pulumi/` (or `root`): the backend, the passphrase, the generated project. */
 export function prepareWorkspace(root = PULUMI_DIR): void {
   const projectDir = path.join(root, "project");
@@ -95,7 +104,8 @@ export function prepareWorkspace(root = PULUMI_DIR): void {
   for (const f of [...PROGRAM_FILES, ".sim"]) {
     const link = path.join(projectDir, f);
     const target = f === ".sim" ? SIM_DIR : path.join(REPO, f);
-    if (!fs.existsSync(link)) fs.symlinkSync(target, link);
+    // lstat, not existsSync: a link whose target is not there yet (.sim before `sim up` makes it) still exists.
+    if (!isLink(link)) fs.symlinkSync(target, link);
   }
   // The project as Pulumi.yaml describes it, with the stack files in the project directory itself.
   const project = parse(fs.readFileSync(path.join(REPO, "Pulumi.yaml"), "utf8")) as Record<string, unknown>;
