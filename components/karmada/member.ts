@@ -6,7 +6,7 @@
  *
  * Two waits, both bounded, through pulumi-kubernetes' `pulumi.com/waitFor` annotation (provider/pkg/metadata/
  * overrides.go, ReadyCondition): the member's token Secrets until its token controller filled them in (join's
- * WaitForServiceAccountSecretCreation, pkg/util/serviceaccount.go), and the Cluster until Karmada's cluster status
+ * WaitForServiceAccountSecretCreation, pkg/util/serviceaccount.go:92), and the Cluster until Karmada's cluster status
  * controller reports it Ready (pkg/util/cluster.go:91-93 reads the same condition).
  */
 import * as k8s from "@pulumi/kubernetes";
@@ -21,8 +21,9 @@ import { type TokenSecretData, controlPlaneObjects, memberSideObjects } from "./
 export const TOKEN_TIMEOUT_S = 60;
 /**
  * Bound on the member's Ready condition: Karmada's cluster status controller probes a member every 10 s
- * (karmada-controller-manager --cluster-status-update-frequency default) and needs its API to answer /readyz; five
- * minutes leaves room for a member whose server has just started.
+ * (karmada-controller-manager's --cluster-status-update-frequency default, cmd/controller-manager/app/options/
+ * options.go:169) and needs its API to answer /readyz; five minutes leave room for a member whose server has just
+ * started.
  */
 export const CLUSTER_READY_TIMEOUT_S = 300;
 
