@@ -1,3 +1,4 @@
+import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { TestbedSpec } from "./spec";
 import { RemoteHost } from "./remote/host";
@@ -8,6 +9,13 @@ import { DiskLatencyCheck } from "./disk/measurement";
 import { gate, gateVerdictOf } from "./disk/gate";
 import { parsedBy } from "./remote/scriptStep";
 import type { FioResult } from "./disk/fio";
+import { Karmada } from "./karmada/karmada";
+import { KarmadaMember } from "./karmada/member";
+import { etcdDataScript } from "./karmada/etcdData";
+import { karmadaOutputs } from "./karmada/outputs";
+import { VaccelPipeline } from "./vaccel/pipeline";
+import { clusterOfHost } from "./vaccel/validate";
+import type * as command from "@pulumi/command";
 
 export interface TestbedArgs {
   spec: TestbedSpec;
@@ -17,8 +25,10 @@ export interface TestbedArgs {
  * The testbed, composed from the spec: one RemoteHost per machine (each first proves it is reachable and is what
  * the spec says); on each hypervisor, its ZFS dataset measured, tuned and measured again, then its VMs; a disk gate
  * where each k3s server's etcd (and Karmada's, on its cluster's server) will write; then the k3s clusters, each
- * server and agent waiting for the gates on its disk. Karmada and vAccel are not built here yet.
- * Ordering comes only from data dependencies and dependsOn, so independent hosts proceed in parallel.
+ * server and agent waiting for the gates on its disk; then (testbed:karmada) Karmada on its cluster, the members
+ * joined, and (testbed:vaccel) the pipeline through the Karmada API.
+ * Ordering comes only from data dependencies and dependsOn, so independent hosts proceed in parallel, and destroy
+ * undoes it in reverse: the pipeline, the joins, the Release, Karmada's etcd data, then the clusters.
  */
 export class Testbed extends pulumi.ComponentResource {
   readonly hosts: Record<string, RemoteHost> = {};
@@ -29,6 +39,14 @@ export class Testbed extends pulumi.ComponentResource {
   readonly fsync: Record<string, { before: pulumi.Output<FioResult>; after: pulumi.Output<FioResult> }> = {};
   /** Disk gate verdicts, by "<host>:<path>". */
   readonly gates: Record<string, pulumi.Output<string>> = {};
+  // Set by buildKarmada, when the spec has testbed:karmada (and testbed:vaccel).
+  karmada?: Karmada;
+  /** The cluster Karmada runs on. */
+  karmadaCluster?: string;
+  /** On the Karmada host: its delete removes etcd's hostPath data, after the Release is gone. */
+  karmadaData?: command.remote.Command;
+  readonly members: Record<string, KarmadaMember> = {};
+  vaccel?: VaccelPipeline;
 
   constructor(name: string, args: TestbedArgs, opts?: pulumi.ComponentResourceOptions) {
     super("testbed:index:Testbed", name, {}, opts);
@@ -148,7 +166,75 @@ export class Testbed extends pulumi.ComponentResource {
         { parent: this },
       );
     }
+    if (spec.karmada !== undefined) this.buildKarmada(spec);
     this.registerOutputs({});
+  }
+
+  /**
+   * Karmada on its cluster's server, through a provider on that cluster's kubeconfig; each member joined through
+   * providers on its kubeconfig and on the Karmada API; then the vAccel pipeline in the Karmada API. The mgmt
+   * cluster is never a member (the spec refuses it; checked again here, since a join would register Karmada's own
+   * host as a workload cluster).
+   */
+  private buildKarmada(spec: TestbedSpec): void {
+    const k = spec.karmada;
+    if (k === undefined) return;
+    const mgmt = this.clusters[k.cluster];
+    if (mgmt === undefined) throw new pulumi.RunError(`karmada.cluster: "${k.cluster}" is not a cluster of the spec`);
+    if (k.members.includes(k.cluster)) {
+      throw new pulumi.RunError(`karmada.members: "${k.cluster}" hosts Karmada and cannot also be its member`);
+    }
+    const server = spec.clusters[k.cluster].server;
+    const karmadaData = this.hosts[server].step("karmada-etcd-data", etcdDataScript({ etcdPath: k.etcdPath }), {
+      parent: this,
+      dependsOn: [mgmt.server],
+    });
+    const karmada = new Karmada(
+      "karmada",
+      {
+        spec: k,
+        hostKubeconfig: mgmt.kubeconfig,
+        hostAddress: this.addressOf(server),
+        etcdNode: server,
+        dependsOn: [mgmt.nodesReady, karmadaData],
+      },
+      { parent: this },
+    );
+    const karmadaProvider = new k8s.Provider(
+      "karmada-api",
+      { kubeconfig: karmada.apiKubeconfig },
+      { parent: this, dependsOn: [karmada.release] },
+    );
+    for (const name of k.members) {
+      const member = this.clusters[name];
+      if (member === undefined) throw new pulumi.RunError(`karmada.members: "${name}" is not a cluster of the spec`);
+      this.members[name] = new KarmadaMember(
+        `karmada-member-${name}`,
+        {
+          cluster: name,
+          kubeconfig: member.kubeconfig,
+          karmada: karmadaProvider,
+          memberReady: [member.nodesReady],
+          karmadaReady: [karmada.release],
+        },
+        { parent: this },
+      );
+    }
+    this.karmada = karmada;
+    this.karmadaCluster = k.cluster;
+    this.karmadaData = karmadaData;
+    const v = spec.vaccel;
+    if (v === undefined) return;
+    const member = clusterOfHost(spec.clusters, v.gpuNode);
+    const join = member === undefined ? undefined : this.members[member];
+    if (member === undefined || join === undefined) {
+      throw new pulumi.RunError(`vaccel.gpuNode: "${v.gpuNode}" is not in a Karmada member cluster`);
+    }
+    this.vaccel = new VaccelPipeline(
+      "vaccel",
+      { spec: v, member, karmada: karmadaProvider, dependsOn: [join.clusterObject] },
+      { parent: this },
+    );
   }
 
   /** The address other machines reach a host on: the spec's, or (VMs) the one Incus reported. */
@@ -179,6 +265,21 @@ export class Testbed extends pulumi.ComponentResource {
         pulumi.output(Object.fromEntries(Object.entries(this.clusters).map(([n, c]) => [n, c.kubeconfig]))),
       ),
       vmAddresses: pulumi.output(Object.fromEntries(Object.entries(this.vms).map(([n, vm]) => [n, vm.address]))),
+      ...this.karmadaOutputs(),
     };
+  }
+
+  /**
+   * With Karmada: its API kubeconfig (server https://<host>:<apiNodePort>) and the merged kubeconfig the MLSysOps CLI
+   * loads (contexts karmada-apiserver, karmada-host, one per member), both secret.
+   */
+  private karmadaOutputs(): Record<string, pulumi.Output<unknown>> {
+    const mgmt = this.clusters[this.karmadaCluster ?? ""];
+    if (this.karmada === undefined || mgmt === undefined) return {};
+    return karmadaOutputs({
+      karmadaApi: this.karmada.apiKubeconfig,
+      karmadaHost: mgmt.kubeconfig,
+      members: Object.fromEntries(Object.keys(this.members).map((n) => [n, this.clusters[n].kubeconfig])),
+    });
   }
 }

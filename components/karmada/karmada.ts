@@ -30,6 +30,11 @@ export interface KarmadaArgs {
   etcdNode?: string;
   /** Defaults to KARMADA_READY_TIMEOUT_S. */
   timeoutSeconds?: number;
+  /**
+   * What the Release waits for: the mgmt cluster's nodes, and the step that removes etcd's hostPath data on destroy
+   * (created before the Release, so deleted after it). Defaults to none.
+   */
+  dependsOn?: pulumi.Input<pulumi.Resource>[];
 }
 
 export class Karmada extends pulumi.ComponentResource {
@@ -70,7 +75,7 @@ export class Karmada extends pulumi.ComponentResource {
         skipAwait: false,
         waitForJobs: true,
       },
-      { parent: this, provider: this.provider },
+      { parent: this, provider: this.provider, dependsOn: args.dependsOn },
     );
 
     const secret = k8s.core.v1.Secret.get(

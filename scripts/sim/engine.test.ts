@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { StepError, outcome, progressLines } from "./engine";
+import { StepError, outcome, progressLines, simProgramConfig } from "./engine";
 
 describe("the sim engine reads a step's result as the program does", () => {
   it("takes the last result line and keeps its detail", () => {
@@ -34,5 +34,13 @@ describe("the sim engine shows a measurement's progress, as pulumi-command strea
       ],
       partial: "",
     });
+  });
+});
+
+describe("the sim stack as the engine runs it", () => {
+  it("leaves out Karmada and vAccel, which need a Kubernetes API the sim's hosts do not serve, and nothing else", () => {
+    const config = { hosts: { a: 1 }, clusters: { c: 1 }, karmada: { cluster: "c" }, vaccel: { gpuNode: "j" } };
+    expect(simProgramConfig(config)).toEqual({ hosts: { a: 1 }, clusters: { c: 1 } });
+    expect(config.karmada).toEqual({ cluster: "c" });
   });
 });

@@ -66,6 +66,20 @@ function digest(value: unknown): string {
     .digest("hex");
 }
 
+/**
+ * The settings the sim leaves out: Karmada and the vAccel pipeline need a Kubernetes API on the sim's hosts, and
+ * none runs there yet (the k3s double serves only its join API), so every Kubernetes object would fail. The program
+ * builds them all the same (`testbed plan --stack sim` lists them; test/karmada-program.test.ts checks them).
+ */
+export const SIM_UNSERVED_SETTINGS = ["karmada", "vaccel"] as const;
+
+/** The sim stack's settings as the engine runs them: without SIM_UNSERVED_SETTINGS. */
+export function simProgramConfig(config: Record<string, unknown>): Record<string, unknown> {
+  const served = { ...config };
+  for (const key of SIM_UNSERVED_SETTINGS) delete served[key];
+  return served;
+}
+
 /** When the "connection cut" fault strikes after a step started. */
 export const CUT_AFTER_MS = 300;
 
@@ -286,7 +300,7 @@ export async function upInProcess(opts: UpOptions = {}): Promise<EngineResult> {
     return mine;
   };
   try {
-    const config = readStackConfig(opts.stack ?? SIM_STACK);
+    const config = simProgramConfig(readStackConfig(opts.stack ?? SIM_STACK));
     const { resources, outputs } = await runProgram({
       stack: "sim",
       config,

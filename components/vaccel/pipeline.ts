@@ -1,0 +1,87 @@
+/**
+ * The vAccel pipeline (objects.ts) created in the Karmada API and propagated to the member that holds both nodes by
+ * its PropagationPolicy. The Deployments there are resource templates: Karmada writes onto them only the status it
+ * aggregates from the members (replicas, readyReplicas, updatedReplicas, availableReplicas, unavailableReplicas,
+ * observedGeneration; karmada v1.13.0 pkg/resourceinterpreter/default/native/aggregatestatus.go:59-118), no
+ * conditions. pulumi-kubernetes' own Deployment await reads the Progressing condition and would never see it, so
+ * each Deployment waits (bounded) for what Karmada does write: all its replicas available. The `pulumi.com/waitFor`
+ * annotation replaces the built-in await (provider/pkg/await/await.go: "Use our built-in await logic only if the
+ * user hasn't specified any await overrides").
+ */
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import type { VaccelSpec } from "../spec/schema";
+import { waitAnnotations } from "../karmada/member";
+import { pipelineObjects } from "./objects";
+
+/**
+ * Bound on a Deployment of the pipeline becoming available on its member: an image pull on a Pi-class board over a
+ * home network (the app's image is several hundred MB) takes minutes; ten leaves room.
+ */
+export const PIPELINE_READY_TIMEOUT_S = 600;
+
+export interface VaccelPipelineArgs {
+  spec: VaccelSpec;
+  /** The member cluster that holds clientNode and gpuNode. */
+  member: string;
+  /** Provider for the Karmada API. */
+  karmada: k8s.Provider;
+  /** The member's join (its Cluster object): propagation needs it, and destroy removes the pipeline before it. */
+  dependsOn: pulumi.Input<pulumi.Resource>[];
+  /** Defaults to PIPELINE_READY_TIMEOUT_S. */
+  readyTimeoutSeconds?: number;
+}
+
+export class VaccelPipeline extends pulumi.ComponentResource {
+  readonly agent: k8s.apps.v1.Deployment;
+  readonly app: k8s.apps.v1.Deployment;
+  readonly policy: k8s.apiextensions.CustomResource;
+
+  constructor(name: string, args: VaccelPipelineArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("testbed:vaccel:Pipeline", name, {}, opts);
+    const { spec } = args;
+    const p = pipelineObjects({
+      member: args.member,
+      clientNode: spec.clientNode,
+      gpuNode: spec.gpuNode,
+      agentImage: spec.agentImage,
+      appImage: spec.appImage,
+      port: spec.port,
+      backend: spec.backend,
+    });
+    const on = { parent: this, provider: args.karmada };
+    const ns = new k8s.core.v1.Namespace(`${name}-namespace`, p.namespace, { ...on, dependsOn: args.dependsOn });
+    const inNs = { ...on, dependsOn: [ns] };
+    const timeout = args.readyTimeoutSeconds ?? PIPELINE_READY_TIMEOUT_S;
+    const available = (d: typeof p.agent): k8s.apps.v1.DeploymentArgs => {
+      const { spec: deploymentSpec, metadata } = d;
+      if (deploymentSpec === undefined) throw new Error(`Deployment ${metadata?.name ?? ""} has no spec`);
+      const replicas = deploymentSpec.replicas ?? 1;
+      const annotations = {
+        ...metadata?.annotations,
+        ...waitAnnotations(`jsonpath={.status.availableReplicas}=${replicas}`, timeout),
+      };
+      // The same JSON under two typings: kubernetes-models' (the builder's, schema-checked) and pulumi-kubernetes'
+      // (a quantity is number | string in one, string in the other).
+      const pulumiSpec = deploymentSpec as unknown as k8s.types.input.apps.v1.DeploymentSpec;
+      return { apiVersion: d.apiVersion, kind: d.kind, metadata: { ...metadata, annotations }, spec: pulumiSpec };
+    };
+    const configMap = new k8s.core.v1.ConfigMap(`${name}-backend`, p.configMap, inNs);
+    const service = new k8s.core.v1.Service(`${name}-agent-service`, p.service, inNs);
+    // The policy first: a template no policy selects stays in the Karmada API and never reaches a member, so the
+    // Deployments' waits would run out.
+    this.policy = new k8s.apiextensions.CustomResource(
+      `${name}-policy`,
+      { apiVersion: p.policy.apiVersion, kind: p.policy.kind, metadata: p.policy.metadata, spec: p.policy.spec },
+      inNs,
+    );
+    const afterPolicy = { ...on, dependsOn: [ns, this.policy] };
+    this.agent = new k8s.apps.v1.Deployment(`${name}-agent`, available(p.agent), afterPolicy);
+    // The app reads its backend from the ConfigMap at start, and calls the agent through its Service.
+    this.app = new k8s.apps.v1.Deployment(`${name}-app`, available(p.app), {
+      ...on,
+      dependsOn: [ns, this.policy, configMap, service],
+    });
+    this.registerOutputs({});
+  }
+}
