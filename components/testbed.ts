@@ -185,7 +185,8 @@ export class Testbed extends pulumi.ComponentResource {
       throw new pulumi.RunError(`karmada.members: "${k.cluster}" hosts Karmada and cannot also be its member`);
     }
     const server = spec.clusters[k.cluster].server;
-    const karmadaData = this.hosts[server].step("karmada-etcd-data", etcdDataScript({ etcdPath: k.etcdPath }), {
+    const etcdData = etcdDataScript({ etcdPath: k.etcdPath, waitSeconds: k.timeouts.etcdReleaseSeconds });
+    const karmadaData = this.hosts[server].step("karmada-etcd-data", etcdData, {
       parent: this,
       dependsOn: [mgmt.server],
     });
@@ -216,6 +217,8 @@ export class Testbed extends pulumi.ComponentResource {
           karmada: karmadaProvider,
           memberReady: [member.nodesReady],
           karmadaReady: [karmada.release],
+          tokenTimeoutSeconds: k.timeouts.memberServiceAccountSeconds,
+          readyTimeoutSeconds: k.timeouts.memberReadySeconds,
         },
         { parent: this },
       );

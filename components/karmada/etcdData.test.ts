@@ -5,7 +5,7 @@ import * as path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { pinPrograms } from "../../test/harness/programs";
 import { parseResult, stepProgram } from "../remote/script";
-import { etcdDataScript } from "./etcdData";
+import { RELEASE_GONE_WAIT_S, etcdDataScript } from "./etcdData";
 
 pinPrograms({
   "karmada-etcd-data": stepProgram(
@@ -82,6 +82,19 @@ describe("the Karmada etcd data step, run for real", () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`Karmada's etcd data at ${etcdPath} is still in use (pids: ${holder.pid}) after 1 s`);
     expect(fs.existsSync(path.join(etcdPath, "member/snap/db"))).toBe(true);
+  });
+
+  it("bounds its wait by waitSeconds (testbed:karmada.timeouts.etcdReleaseSeconds), in the program's header", () => {
+    const header = (waitSeconds?: number) =>
+      stepProgram(
+        "h/karmada-etcd-data",
+        etcdDataScript({ etcdPath: "/var/lib/karmada-system/karmada-etcd", waitSeconds }),
+      )
+        .split("\n")
+        .filter((l) => l.startsWith("readonly release_gone_wait_s="));
+    expect(header()).toEqual([`readonly release_gone_wait_s=${RELEASE_GONE_WAIT_S}`]);
+    expect(header(60)).toEqual(["readonly release_gone_wait_s=60"]);
+    expect(header(240)).toEqual(["readonly release_gone_wait_s=240"]);
   });
 
   it("refuses a path it could not safely remove", () => {

@@ -5,17 +5,17 @@
 import * as path from "node:path";
 import { type StepScript, readShellFile } from "../remote/script";
 
-/**
- * How long the delete waits for the chart's etcd to let go of its data after `helm uninstall` returned: the chart's
- * etcd StatefulSet sets no terminationGracePeriodSeconds, so Kubernetes' default of 30 s applies; twice that leaves
- * room for a loaded host.
- */
-export const RELEASE_GONE_WAIT_S = 60;
+import { RELEASE_GONE_WAIT_S } from "./timeouts";
+
+export { RELEASE_GONE_WAIT_S };
 
 export interface EtcdDataArgs {
   /** testbed:karmada.etcdPath, already checked to be where the chart keeps etcd (etcdPathError). */
   etcdPath: string;
-  /** Defaults to RELEASE_GONE_WAIT_S. */
+  /**
+   * Bound on the chart's etcd letting go of its data before the delete removes it
+   * (karmada.timeouts.etcdReleaseSeconds). Defaults to RELEASE_GONE_WAIT_S.
+   */
   waitSeconds?: number;
 }
 

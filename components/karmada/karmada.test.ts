@@ -58,6 +58,7 @@ describe("Karmada", () => {
       repositoryOpts: { repo: spec.chartRepo },
       namespace: "karmada-system",
       createNamespace: true,
+      // The schema's default, KARMADA_READY_TIMEOUT_S.
       timeout: 600,
       skipAwait: false,
       waitForJobs: true,
@@ -72,6 +73,17 @@ describe("Karmada", () => {
     expect(await isSecret(k.apiKubeconfig)).toBe(true);
     expect(parse(await unwrap(k.apiKubeconfig)).clusters[0].cluster.server).toBe("https://198.18.0.20:32644");
     expect(await unwrap(k.apiUrl)).toBe("https://198.18.0.20:32644");
+  });
+
+  it("bounds the Release's wait by testbed:karmada.timeouts.releaseSeconds", async () => {
+    const slow = karmadaSchema.parse({ cluster: "mgmt", timeouts: { releaseSeconds: 1500 } });
+    const k = new Karmada("slow", {
+      spec: slow,
+      hostKubeconfig: pulumi.secret("apiVersion: v1\nclusters: []\n"),
+      hostAddress: "198.18.0.20",
+    });
+    await unwrap(k.apiKubeconfig);
+    expect(created.find((r) => r.name === "slow-chart")?.inputs).toMatchObject({ timeout: 1500 });
   });
 
   it("refuses an etcd path the chart would not use, before creating anything", () => {

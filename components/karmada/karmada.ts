@@ -12,15 +12,12 @@ import type { KarmadaSpec } from "../spec/schema";
 import { karmadaApiKubeconfig } from "./kubeconfig";
 import { KARMADA_NAMESPACE, KARMADA_RELEASE, etcdPathError, karmadaHelmValues } from "./values";
 
-/**
- * How long the Release waits for every chart resource (karmada-apiserver, its etcd, ...) to be Ready. The etcd
- * image pull and the certificate Job take most of it on a Pi-class network; 10 minutes leaves room.
- */
-export const KARMADA_READY_TIMEOUT_S = 600;
+export { KARMADA_READY_TIMEOUT_S } from "./timeouts";
 /** The Secret the chart's pre-install Job writes with the admin kubeconfig (server inside the cluster). */
 export const KARMADA_KUBECONFIG_SECRET = "karmada-kubeconfig";
 
 export interface KarmadaArgs {
+  /** testbed:karmada; the Release waits spec.timeouts.releaseSeconds (its default: KARMADA_READY_TIMEOUT_S). */
   spec: KarmadaSpec;
   /** Admin kubeconfig of the management cluster, server reachable from here (secret). */
   hostKubeconfig: pulumi.Input<string>;
@@ -28,8 +25,6 @@ export interface KarmadaArgs {
   hostAddress: pulumi.Input<string>;
   /** Node name of that server (k3s --node-name): etcd's hostPath is pinned to it. */
   etcdNode?: string;
-  /** Defaults to KARMADA_READY_TIMEOUT_S. */
-  timeoutSeconds?: number;
   /**
    * What the Release waits for: the mgmt cluster's nodes, and the step that removes etcd's hostPath data on destroy
    * (created before the Release, so deleted after it). Defaults to none.
@@ -71,7 +66,7 @@ export class Karmada extends pulumi.ComponentResource {
           .apply((hostAddress) =>
             karmadaHelmValues({ hostAddress, apiNodePort: spec.apiNodePort, etcdNode: args.etcdNode }),
           ),
-        timeout: args.timeoutSeconds ?? KARMADA_READY_TIMEOUT_S,
+        timeout: spec.timeouts.releaseSeconds,
         skipAwait: false,
         waitForJobs: true,
       },

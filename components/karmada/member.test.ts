@@ -123,6 +123,29 @@ describe("KarmadaMember", () => {
     expect(secrets.length).toBe(4);
   });
 
+  it("takes both waits' bounds from its args (testbed:karmada.timeouts), which reach the annotations", async () => {
+    const karmada = new k8s.Provider("karmada-api-o", { kubeconfig: pulumi.secret("karmada") });
+    const other = new KarmadaMember("o", {
+      cluster: "far",
+      kubeconfig: pulumi.secret(memberKubeconfig),
+      karmada,
+      tokenTimeoutSeconds: 45,
+      readyTimeoutSeconds: 900,
+    });
+    await unwrap(other.clusterObject.urn);
+    const annotations = (name: string) =>
+      (byName(name)?.inputs.metadata as { annotations: Record<string, string> }).annotations;
+    for (const name of ["o-controller-token", "o-impersonator-token"])
+      expect(annotations(name)).toMatchObject({
+        "pulumi.com/waitFor": "jsonpath={.data.token}",
+        "pulumi.com/timeoutSeconds": "45",
+      });
+    expect(annotations("o-cluster")).toEqual({
+      "pulumi.com/waitFor": "condition=Ready",
+      "pulumi.com/timeoutSeconds": "900",
+    });
+  });
+
   it("talks to the member through a provider on its kubeconfig, which is secret", () => {
     const provider = byName("m-api")!;
     expect(provider.type).toBe("pulumi:providers:kubernetes");

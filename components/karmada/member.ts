@@ -13,19 +13,9 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { kubeconfigServer } from "./kubeconfig";
 import { type TokenSecretData, controlPlaneObjects, memberSideObjects } from "./join";
+import { CLUSTER_READY_TIMEOUT_S, TOKEN_TIMEOUT_S } from "./timeouts";
 
-/**
- * Bound on the member's token controller filling in a token Secret: it reacts to the Secret's creation at once
- * (kube-controller-manager's tokens controller); a minute covers a loaded Pi-class server.
- */
-export const TOKEN_TIMEOUT_S = 60;
-/**
- * Bound on the member's Ready condition: Karmada's cluster status controller probes a member every 10 s
- * (karmada-controller-manager's --cluster-status-update-frequency default, cmd/controller-manager/app/options/
- * options.go:169) and needs its API to answer /readyz; five minutes leave room for a member whose server has just
- * started.
- */
-export const CLUSTER_READY_TIMEOUT_S = 300;
+export { CLUSTER_READY_TIMEOUT_S, TOKEN_TIMEOUT_S };
 
 /** The annotations that make pulumi-kubernetes wait (bounded) for `waitFor` after it creates or updates an object. */
 export function waitAnnotations(waitFor: string, timeoutSeconds: number): Record<string, string> {
@@ -43,7 +33,12 @@ export interface KarmadaMemberArgs {
   memberReady?: pulumi.Input<pulumi.Resource>[];
   /** What the Karmada side waits for (Karmada's Release). Defaults to none. */
   karmadaReady?: pulumi.Input<pulumi.Resource>[];
-  /** Defaults to CLUSTER_READY_TIMEOUT_S. */
+  /**
+   * Bound on each service account's token Secret being filled in (karmada.timeouts.memberServiceAccountSeconds).
+   * Defaults to TOKEN_TIMEOUT_S.
+   */
+  tokenTimeoutSeconds?: number;
+  /** Bound on the Cluster turning Ready (karmada.timeouts.memberReadySeconds). Defaults to CLUSTER_READY_TIMEOUT_S. */
   readyTimeoutSeconds?: number;
 }
 
@@ -62,11 +57,12 @@ export class KarmadaMember extends pulumi.ComponentResource {
 
     // The member's side (credential.go:56-133), in join's order.
     const ns = new k8s.core.v1.Namespace(`${name}-namespace`, member.namespace, { ...onMember, dependsOn: deps });
+    const tokenTimeout = args.tokenTimeoutSeconds ?? TOKEN_TIMEOUT_S;
     const tokenOf = (id: string, sa: typeof member.serviceAccount, secret: typeof member.tokenSecret) => {
       const account = new k8s.core.v1.ServiceAccount(`${name}-${id}-sa`, sa, { ...onMember, dependsOn: [ns] });
       const annotations = {
         ...secret.metadata?.annotations,
-        ...waitAnnotations("jsonpath={.data.token}", TOKEN_TIMEOUT_S),
+        ...waitAnnotations("jsonpath={.data.token}", tokenTimeout),
       };
       return new k8s.core.v1.Secret(
         `${name}-${id}-token`,

@@ -3,6 +3,13 @@ import { describe, expect, it } from "vitest";
 import { SpecError, formatIssue, loadSpec, validateSpec } from "./load";
 import { readStackConfig } from "./stackFile";
 import { cidrsOverlap } from "./net";
+import {
+  CLUSTER_READY_TIMEOUT_S,
+  KARMADA_READY_TIMEOUT_S,
+  RELEASE_GONE_WAIT_S,
+  TOKEN_TIMEOUT_S,
+} from "../karmada/timeouts";
+import { PIPELINE_READY_TIMEOUT_S } from "../vaccel/timeouts";
 import { EXAMPLE_IMAGES } from "../../test/harness/demoStack";
 
 const KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nkey\n-----END OPENSSH PRIVATE KEY-----";
@@ -68,7 +75,21 @@ describe("loadSpec on a valid spec", () => {
       apiNodePort: 32644,
       etcdPath: "/var/lib/karmada-system/karmada-etcd",
     });
-    expect(spec.vaccel).toMatchObject({ port: 8192, backend: "local" });
+    expect(spec.vaccel).toMatchObject({ port: 8192, backend: "local", readySeconds: 600 });
+    // The components' own constants, so a default changed in one place changes both.
+    expect(spec.karmada?.timeouts).toEqual({
+      releaseSeconds: KARMADA_READY_TIMEOUT_S,
+      memberServiceAccountSeconds: TOKEN_TIMEOUT_S,
+      memberReadySeconds: CLUSTER_READY_TIMEOUT_S,
+      etcdReleaseSeconds: RELEASE_GONE_WAIT_S,
+    });
+    expect(spec.karmada?.timeouts).toEqual({
+      releaseSeconds: 600,
+      memberServiceAccountSeconds: 60,
+      memberReadySeconds: 300,
+      etcdReleaseSeconds: 60,
+    });
+    expect(spec.vaccel?.readySeconds).toBe(PIPELINE_READY_TIMEOUT_S);
     expect(spec.zfs.resolvedProperties).toEqual({
       sync: "disabled",
       compression: "lz4",
@@ -93,6 +114,27 @@ describe("loadSpec on a valid spec", () => {
       vm: { cpus: 4, memory: "6GiB", disk: "40GiB", storagePool: "default", image: "images:ubuntu/22.04/cloud" },
     });
     expect(spec.hosts["karmada-host"].address).toBeUndefined();
+  });
+
+  it("takes the waits' bounds from the spec, each alone, the others keeping their defaults", () => {
+    const raw = demo();
+    raw.karmada.timeouts = { releaseSeconds: 1200, memberReadySeconds: 3600 };
+    raw.vaccel.readySeconds = 1;
+    const over = loadSpec(raw, { readFile });
+    expect(over.karmada?.timeouts).toEqual({
+      releaseSeconds: 1200,
+      memberServiceAccountSeconds: 60,
+      memberReadySeconds: 3600,
+      etcdReleaseSeconds: 60,
+    });
+    expect(over.vaccel?.readySeconds).toBe(1);
+    raw.karmada.timeouts = { memberServiceAccountSeconds: 90, etcdReleaseSeconds: 120 };
+    expect(loadSpec(raw, { readFile }).karmada?.timeouts).toEqual({
+      releaseSeconds: 600,
+      memberServiceAccountSeconds: 90,
+      memberReadySeconds: 300,
+      etcdReleaseSeconds: 120,
+    });
   });
 
   it("serves larger shapes without code changes", () => {
@@ -345,6 +387,42 @@ describe("loadSpec on bad input: every error, each naming its field, the value a
       (s) => (s.vaccel.clientNode = "jetson"),
       [
         'vaccel.clientNode: "jetson" is also vaccel.gpuNode: the app must run on another node than the GPU agent it offloads to',
+      ],
+    ],
+    [
+      "a wait of 0 s, negative or fractional, or given as a string",
+      (s) => {
+        s.karmada.timeouts = { releaseSeconds: 0, memberServiceAccountSeconds: -30, memberReadySeconds: 90.5 };
+        s.karmada.timeouts.etcdReleaseSeconds = "60";
+        s.vaccel.readySeconds = "600";
+      },
+      [
+        "karmada.timeouts.releaseSeconds: 0 must be a whole number of seconds from 1 to 3600",
+        "karmada.timeouts.memberServiceAccountSeconds: -30 must be a whole number of seconds from 1 to 3600",
+        "karmada.timeouts.memberReadySeconds: 90.5 must be a whole number of seconds from 1 to 3600",
+        'karmada.timeouts.etcdReleaseSeconds: "60" expected a number',
+        'vaccel.readySeconds: "600" expected a number',
+      ],
+    ],
+    [
+      "a wait beyond an hour",
+      (s) => (s.vaccel.readySeconds = 3601),
+      ["vaccel.readySeconds: 3601 must be a whole number of seconds from 1 to 3600"],
+    ],
+    [
+      "a misspelt wait, read under the name it most likely means",
+      (s) => (s.karmada.timeouts = { releaseSecond: 0 }),
+      [
+        'karmada.timeouts.releaseSecond: unknown setting "releaseSecond"; did you mean "releaseSeconds"?',
+        "karmada.timeouts.releaseSeconds: 0 must be a whole number of seconds from 1 to 3600",
+      ],
+    ],
+    [
+      "an unknown wait, listing the known ones",
+      (s) => (s.karmada.timeouts = { joinSeconds: 60 }),
+      [
+        'karmada.timeouts: unknown setting(s) "joinSeconds"; known here: releaseSeconds, memberServiceAccountSeconds, ' +
+          'memberReadySeconds, etcdReleaseSeconds (README.md, "Settings")',
       ],
     ],
     [

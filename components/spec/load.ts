@@ -16,6 +16,7 @@ import {
   hostSchema,
   hypervisorSchema,
   karmadaSchema,
+  karmadaTimeoutsSchema,
   rawSpecSchema,
   vaccelSchema,
   vmSchema,
@@ -176,6 +177,7 @@ function knownKeysAt(path: string[]): readonly string[] | undefined {
       karmada: keys(karmadaSchema),
       vaccel: keys(vaccelSchema),
     }[top];
+  if (path.length === 2 && top === "karmada" && path[1] === "timeouts") return keys(karmadaTimeoutsSchema);
   if (path.length === 2) return { hosts: keys(hostSchema), vms: keys(vmSchema), clusters: keys(clusterSchema) }[top];
   if (path.length === 3 && top === "hosts" && sub === "hypervisor") return keys(hypervisorSchema);
   return undefined;
@@ -234,11 +236,13 @@ function readMisspelt(raw: Record<string, unknown>): { fixed: Record<string, unk
       }
     for (const [k, v] of Object.entries(out)) {
       const childPath = [...path, k];
-      // Descend only where objects of known shape sit: the top, each host/VM/cluster, and a host's hypervisor.
+      // Descend only where objects of known shape sit: the top, each host/VM/cluster, a host's hypervisor, and
+      // karmada.timeouts.
       const descend =
         path.length === 0 ||
         (path.length === 1 && ["hosts", "vms", "clusters"].includes(path[0])) ||
-        (path.length === 2 && path[0] === "hosts" && k === "hypervisor");
+        (path.length === 2 && path[0] === "hosts" && k === "hypervisor") ||
+        (path.length === 1 && path[0] === "karmada" && k === "timeouts");
       if (descend && isObject(v)) out[k] = fix(v, childPath);
     }
     return out;

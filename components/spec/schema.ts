@@ -6,6 +6,13 @@ import {
   DEFAULT_WARN_P99_MS,
   MIN_FIO_SIZE_MIB,
 } from "../disk/thresholds";
+import {
+  CLUSTER_READY_TIMEOUT_S,
+  KARMADA_READY_TIMEOUT_S,
+  RELEASE_GONE_WAIT_S,
+  TOKEN_TIMEOUT_S,
+} from "../karmada/timeouts";
+import { PIPELINE_READY_TIMEOUT_S } from "../vaccel/timeouts";
 
 /** The k3s release the original testbed ran (mlsysops-framework orchestrators/k3s-install.yml). */
 export const DEFAULT_K3S_VERSION = "v1.31.6+k3s1";
@@ -93,6 +100,25 @@ const userName = z.string().regex(/^[a-z_][a-z0-9_.-]{0,31}$/, {
   message:
     "must be a Linux user name: lower-case letters, digits, '_', '-' or '.', starting with a letter or '_', at most 32 characters",
 });
+/**
+ * The longest wait a setting may ask for: an hour. Each wait is for one thing (a Release's resources, a token, a
+ * Cluster's Ready condition, a Deployment's pods, a terminating pod), so a bound beyond that would let a stuck
+ * `pulumi up` or `pulumi destroy` hang an afternoon instead of saying what it waited for (CONTRIBUTING.md, "Numbers").
+ */
+export const MAX_WAIT_SECONDS = 3600;
+/**
+ * A wait's bound in whole seconds, 1 to MAX_WAIT_SECONDS. Whole, because every reader takes an integer:
+ * pulumi-kubernetes reads `pulumi.com/timeoutSeconds` with strconv.Atoi and ignores what does not parse, falling back
+ * to its own default (provider/pkg/metadata/overrides.go, TimeoutDuration); a Release's `timeout` is an integer; and
+ * etcd-data.sh counts it down in bash arithmetic.
+ */
+const waitSeconds = (defaultSeconds: number) =>
+  z
+    .number()
+    .refine((v) => Number.isInteger(v) && v >= 1 && v <= MAX_WAIT_SECONDS, {
+      message: `must be a whole number of seconds from 1 to ${MAX_WAIT_SECONDS}`,
+    })
+    .default(defaultSeconds);
 const labels = z.record(z.string(), z.string()).default({});
 const cidr = z.cidrv4({ message: "is not an IPv4 CIDR like 10.12.0.0/16" });
 
@@ -205,6 +231,23 @@ export const diskGateSchema = z
   })
   .strict();
 
+/** Bounds of Karmada's waits, in seconds (the defaults' sources: components/karmada/timeouts.ts). */
+export const karmadaTimeoutsSchema = z
+  .object({
+    /** The chart's Release: every chart resource Ready. Defaults to KARMADA_READY_TIMEOUT_S (600). */
+    releaseSeconds: waitSeconds(KARMADA_READY_TIMEOUT_S),
+    /**
+     * Each member's service account token Secrets filled in by its token controller (the setting is not named after
+     * the token: a value under a token-named field is masked in every message). Defaults to TOKEN_TIMEOUT_S (60).
+     */
+    memberServiceAccountSeconds: waitSeconds(TOKEN_TIMEOUT_S),
+    /** Each member's Cluster object turning Ready. Defaults to CLUSTER_READY_TIMEOUT_S (300). */
+    memberReadySeconds: waitSeconds(CLUSTER_READY_TIMEOUT_S),
+    /** On destroy, the chart's etcd letting go of its hostPath data. Defaults to RELEASE_GONE_WAIT_S (60). */
+    etcdReleaseSeconds: waitSeconds(RELEASE_GONE_WAIT_S),
+  })
+  .strict();
+
 export const karmadaSchema = z
   .object({
     /** The cluster whose (single) server hosts Karmada; it is not a member. */
@@ -214,6 +257,7 @@ export const karmadaSchema = z
     chartRepo: z.string().min(1).default(DEFAULT_KARMADA_CHART_REPO),
     apiNodePort: z.number().int().min(30000).max(32767).default(DEFAULT_KARMADA_API_NODEPORT),
     etcdPath: z.string().startsWith("/").default(DEFAULT_KARMADA_ETCD_PATH),
+    timeouts: karmadaTimeoutsSchema.default(karmadaTimeoutsSchema.parse({})),
   })
   .strict();
 
@@ -229,6 +273,11 @@ export const vaccelSchema = z
     appImage: requiredImage("the image of the object-detection app, built or mirrored by you for the client node"),
     port: port.default(DEFAULT_VACCEL_PORT),
     backend: z.enum(["local", "remote"]).default("local"),
+    /**
+     * Bound on each of the pipeline's Deployments having all its replicas available on the member, in seconds.
+     * Defaults to PIPELINE_READY_TIMEOUT_S (600; its source in components/vaccel/timeouts.ts).
+     */
+    readySeconds: waitSeconds(PIPELINE_READY_TIMEOUT_S),
   })
   .strict();
 
@@ -251,6 +300,7 @@ export type ClusterSpec = z.infer<typeof clusterSchema> & { name: string };
 export type ZfsSpec = z.infer<typeof zfsSchema>;
 export type DiskGateSpec = z.infer<typeof diskGateSchema>;
 export type KarmadaSpec = z.infer<typeof karmadaSchema>;
+export type KarmadaTimeouts = z.infer<typeof karmadaTimeoutsSchema>;
 export type VaccelSpec = z.infer<typeof vaccelSchema>;
 export type HypervisorSpec = z.infer<typeof hypervisorSchema>;
 

@@ -49,10 +49,23 @@ describe("VaccelPipeline", () => {
     for (const name of ["vaccel-agent", "vaccel-app"]) {
       expect((inputs(name).metadata as { annotations: Record<string, string> }).annotations).toMatchObject({
         "pulumi.com/waitFor": "jsonpath={.status.availableReplicas}=1",
+        // A spec without readySeconds: the schema's default, the constant, rendered as before.
         "pulumi.com/timeoutSeconds": String(PIPELINE_READY_TIMEOUT_S),
       });
       expect(await schemaErrors(inputs(name) as { apiVersion: string; kind: string }), name).toEqual([]);
     }
+  });
+
+  it("bounds the Deployments' wait by testbed:vaccel.readySeconds", async () => {
+    const karmada = new k8s.Provider("karmada-api-slow", { kubeconfig: pulumi.secret("karmada") });
+    const slow = vaccelSchema.parse({ ...spec, readySeconds: 1800 });
+    const p = new VaccelPipeline("slow", { spec: slow, member: "edge", karmada, dependsOn: [] });
+    await unwrap(pulumi.all([p.app.urn, p.agent.urn]));
+    for (const name of ["slow-agent", "slow-app"])
+      expect((inputs(name).metadata as { annotations: Record<string, string> }).annotations).toMatchObject({
+        "pulumi.com/waitFor": "jsonpath={.status.availableReplicas}=1",
+        "pulumi.com/timeoutSeconds": "1800",
+      });
   });
 
   it("has the six objects of the pipeline, all Kubernetes objects", () => {

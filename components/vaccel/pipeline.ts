@@ -14,13 +14,10 @@ import type { VaccelSpec } from "../spec/schema";
 import { waitAnnotations } from "../karmada/member";
 import { pipelineObjects } from "./objects";
 
-/**
- * Bound on a Deployment of the pipeline becoming available on its member: an image pull on a Pi-class board over a
- * home network (the app's image is several hundred MB) takes minutes; ten leaves room.
- */
-export const PIPELINE_READY_TIMEOUT_S = 600;
+export { PIPELINE_READY_TIMEOUT_S } from "./timeouts";
 
 export interface VaccelPipelineArgs {
+  /** testbed:vaccel; each Deployment waits spec.readySeconds (its default: PIPELINE_READY_TIMEOUT_S). */
   spec: VaccelSpec;
   /** The member cluster that holds clientNode and gpuNode. */
   member: string;
@@ -28,8 +25,6 @@ export interface VaccelPipelineArgs {
   karmada: k8s.Provider;
   /** The member's join (its Cluster object): propagation needs it, and destroy removes the pipeline before it. */
   dependsOn: pulumi.Input<pulumi.Resource>[];
-  /** Defaults to PIPELINE_READY_TIMEOUT_S. */
-  readyTimeoutSeconds?: number;
 }
 
 export class VaccelPipeline extends pulumi.ComponentResource {
@@ -52,7 +47,7 @@ export class VaccelPipeline extends pulumi.ComponentResource {
     const on = { parent: this, provider: args.karmada };
     const ns = new k8s.core.v1.Namespace(`${name}-namespace`, p.namespace, { ...on, dependsOn: args.dependsOn });
     const inNs = { ...on, dependsOn: [ns] };
-    const timeout = args.readyTimeoutSeconds ?? PIPELINE_READY_TIMEOUT_S;
+    const timeout = spec.readySeconds;
     const available = (d: typeof p.agent): k8s.apps.v1.DeploymentArgs => {
       const { spec: deploymentSpec, metadata } = d;
       if (deploymentSpec === undefined) throw new Error(`Deployment ${metadata?.name ?? ""} has no spec`);
