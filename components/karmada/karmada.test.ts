@@ -66,6 +66,10 @@ describe("Karmada", () => {
     const values = release!.inputs.values as Record<string, unknown>;
     expect(undeclaredValues(values, chartValues())).toEqual([]);
     expect(values).toMatchObject({ apiServer: { serviceType: "NodePort", nodePort: 32644 }, components: ["search"] });
+    // etcd pinned to the server, whose disk the gate measured (karmada/validate.ts allows agents on that ground).
+    expect(values).toMatchObject({
+      etcd: { internal: { storageType: "hostPath", nodeSelector: { "kubernetes.io/hostname": "karmada-host" } } },
+    });
   });
 
   it("exports the API kubeconfig on the host's NodePort, as a secret", async () => {
@@ -81,6 +85,7 @@ describe("Karmada", () => {
       spec: slow,
       hostKubeconfig: pulumi.secret("apiVersion: v1\nclusters: []\n"),
       hostAddress: "198.18.0.20",
+      etcdNode: "karmada-host",
     });
     await unwrap(k.apiKubeconfig);
     expect(created.find((r) => r.name === "slow-chart")?.inputs).toMatchObject({ timeout: 1500 });
@@ -94,6 +99,7 @@ describe("Karmada", () => {
           spec: { ...spec, etcdPath: "/srv/etcd" },
           hostKubeconfig: "x",
           hostAddress: "198.18.0.20",
+          etcdNode: "karmada-host",
         }),
     ).toThrow(/"\/srv\/etcd" is not where the Karmada chart keeps etcd/);
     expect(created.slice(before).filter((r) => r.name.startsWith("bad-"))).toEqual([]);

@@ -23,8 +23,11 @@ export interface KarmadaArgs {
   hostKubeconfig: pulumi.Input<string>;
   /** Address of the management cluster's server: the API's NodePort is reached there. */
   hostAddress: pulumi.Input<string>;
-  /** Node name of that server (k3s --node-name): etcd's hostPath is pinned to it. */
-  etcdNode?: string;
+  /**
+   * Node name of that server (k3s --node-name): etcd's hostPath is pinned to it, so etcd writes on the disk the gate
+   * measured even when the cluster has agents (karmada/validate.ts).
+   */
+  etcdNode: string;
   /**
    * What the Release waits for: the mgmt cluster's nodes, and the step that removes etcd's hostPath data on destroy
    * (created before the Release, so deleted after it). Defaults to none.

@@ -1,6 +1,9 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { karmadaSpecIssues } from "./validate";
 import { karmadaSchema } from "../spec/schema";
+import { karmadaHelmValues } from "./values";
 
 const clusters = {
   mgmt: { server: "karmada-host", agents: [] },
@@ -33,15 +36,29 @@ describe("karmadaSpecIssues", () => {
     ]);
   });
 
-  it("refuses a Karmada cluster with agents: its etcd could land on a disk the gate never measured", () => {
-    expect(karmadaSpecIssues({ clusters, karmada: karmada({ cluster: "edge", members: [] }) })).toEqual([
-      {
-        path: "karmada.cluster",
-        message:
-          '"edge" has agents ("pi", "jetson"): Karmada\'s cluster must be its server alone, the disk the gate ' +
-          "measures for Karmada's etcd (karmada.etcdPath); put the agents in a member cluster",
-      },
-    ]);
+  it("allows a Karmada cluster with agents: its etcd is pinned to the server, whose disk the gate measures", () => {
+    expect(karmadaSpecIssues({ clusters, karmada: karmada({ cluster: "edge", members: [] }) })).toEqual([]);
+    // The pin is real: chart 1.13.0 renders etcd.internal.nodeSelector into the etcd StatefulSet's pod spec
+    // (templates/etcd.yaml lines 38-41), next to the hostPath volume that holds the data (lines 109-112), in the
+    // document the chart renders for the mode and installMode the program sets (line 10).
+    const template = fs.readFileSync(path.join(__dirname, "fixtures/etcd.yaml"), "utf8").split("\n");
+    const lines = (from: number, to: number) => template.slice(from - 1, to).join("\n");
+    expect(lines(10, 12)).toBe(
+      '{{- if and (eq .Values.etcd.mode "internal") (eq .Values.installMode "host") }}\napiVersion: apps/v1\nkind: StatefulSet',
+    );
+    expect(lines(31, 31)).toBe("    spec:");
+    expect(lines(38, 41)).toBe(
+      "      {{- with .Values.etcd.internal.nodeSelector }}\n      nodeSelector:\n      {{- toYaml . | nindent 8 }}\n      {{- end }}",
+    );
+    expect(lines(105, 112)).toMatch(
+      /^ {6}volumes:\n[\s\S]* {8}- hostPath:\n {12}path: \/var\/lib\/\{\{ include "karmada.namespace" \. \}\}\/karmada-etcd\n/,
+    );
+    // ... and the program sets exactly that key, with the server's node name, in that mode.
+    const values = karmadaHelmValues({ hostAddress: "198.18.0.20", apiNodePort: 32644, etcdNode: "karmada-host" });
+    expect(values).toMatchObject({
+      installMode: "host",
+      etcd: { mode: "internal", internal: { nodeSelector: { "kubernetes.io/hostname": "karmada-host" } } },
+    });
   });
 
   it("refuses a chart version whose values were never checked, and an etcd path the chart would not use", () => {

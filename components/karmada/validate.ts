@@ -31,16 +31,13 @@ export function karmadaSpecIssues(spec: KarmadaSpecInput): SpecIssue[] {
       path: "karmada.cluster",
       message: `${showValue(k.cluster)} is not a cluster of this spec (${known})`,
     });
-  } else if (host.agents.length > 0) {
-    // The chart's etcd keeps its data on a hostPath of whichever node runs its pod, and the disk gate measures
-    // karmada.etcdPath on the cluster's server only (components/testbed.ts): on an agent it would be unmeasured.
-    issues.push({
-      path: "karmada.cluster",
-      message:
-        `${showValue(k.cluster)} has agents (${names(host.agents)}): Karmada's cluster must be its server alone, ` +
-        "the disk the gate measures for Karmada's etcd (karmada.etcdPath); put the agents in a member cluster",
-    });
   }
+  // A Karmada cluster may have agents. The chart's etcd keeps its data on a hostPath of the node its pod runs on, and
+  // it is pinned to the cluster's server, the node whose disk the gate measures for karmada.etcdPath
+  // (components/testbed.ts): values.ts sets etcd.internal.nodeSelector kubernetes.io/hostname=<server>, which chart
+  // 1.13.0 templates/etcd.yaml lines 38-41 render into the etcd StatefulSet's pod spec; the kubelet sets that label to
+  // its node name, which k3s passes as --hostname-override from the server's --node-name, its spec name (k3s
+  // pkg/daemons/agent/agent_linux.go, kubeletArgs; components/k3s/scripts.ts, serverConfig).
   const seen = new Set<string>();
   k.members.forEach((m, i) => {
     const path = `karmada.members.${i}`;
