@@ -277,14 +277,6 @@ describe("testbed validate on Karmada and vAccel mistakes: exit 2, each named wi
       ['karmada.cluster: "mgnt" is not a cluster of this spec (known: "mgmt", "edge")'],
     ],
     [
-      "a Karmada cluster with agents, whose etcd the disk gate might not measure",
-      (c) => (c["testbed:clusters"].mgmt.agents = ["nuc"]),
-      [
-        'karmada.cluster: "mgmt" has agents ("nuc"): Karmada\'s cluster must be its server alone, the disk the gate ' +
-          "measures for Karmada's etcd (karmada.etcdPath); put the agents in a member cluster",
-      ],
-    ],
-    [
       "vAccel nodes that are not hosts",
       (c) => Object.assign(c["testbed:vaccel"], { clientNode: "rpi", gpuNode: "orin" }),
       [
