@@ -6,7 +6,8 @@
 /**
  * How long the Release waits for every chart resource (karmada-apiserver, its etcd, the certificate hook Job) to be
  * Ready: what the original testbed allowed (mlsysops-framework orchestrators/karmada-install.yml), Helm's default
- * 5 min for `helm upgrade --install` (hooks included), then `kubectl wait --timeout=300s` for karmada-apiserver.
+ * 5 min for `helm upgrade --install` (hooks included), then `kubectl wait --timeout=300s` for karmada-apiserver. The
+ * same bound applies to `helm uninstall` on destroy (pulumi-kubernetes provider/pkg/provider/helm_release.go).
  */
 export const KARMADA_READY_TIMEOUT_S = 600;
 /**

@@ -109,8 +109,8 @@ export const MAX_WAIT_SECONDS = 3600;
 /**
  * A wait's bound in whole seconds, 1 to MAX_WAIT_SECONDS. Whole, because every reader takes an integer:
  * pulumi-kubernetes reads `pulumi.com/timeoutSeconds` with strconv.Atoi and ignores what does not parse, falling back
- * to its own default (provider/pkg/metadata/overrides.go, TimeoutDuration); a Release's `timeout` is an integer; and
- * etcd-data.sh counts it down in bash arithmetic.
+ * to its own default (provider/pkg/metadata/overrides.go, TimeoutDuration); a Release's `timeout` is a Go int
+ * (provider/pkg/provider/helm_release.go); and etcd-data.sh counts it down in bash arithmetic.
  */
 const waitSeconds = (defaultSeconds: number) =>
   z
