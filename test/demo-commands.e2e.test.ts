@@ -1,0 +1,280 @@
+/**
+ * `testbed backend` (and `testbed reset`) against a real kube-apiserver serving as the Karmada API: Debian's etcd,
+ * the API server built by scripts/setup-kube-apiserver.sh, Karmada v1.13.0's PropagationPolicy and Cluster kinds,
+ * and the pipeline created as the program creates it. Karmada's controllers do not run: test/harness/karmadaApi.ts
+ * plays the member and writes the aggregated status onto the templates as Karmada does. The commands run as the
+ * operator runs them (the CLI in its own process) with --karmada-kubeconfig pointing at this API. Skipped, with its
+ * reason in its name, when the build is not in the cache (see the README, "A real kube-apiserver").
+ */
+import { execFileSync, spawn } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parse, stringify } from "yaml";
+import {
+  KUBE_APISERVER_VERSION,
+  type KubeApiServer,
+  freePort,
+  kubeApiServerBinary,
+  startKubeApiServer,
+} from "../scripts/lib/kubeApiServer";
+import { AGENT_NAME, BACKEND_HASH_ANNOTATION, pipelineObjects } from "../components/vaccel/objects";
+import { backendConfigData, backendConfigHash } from "../components/vaccel/backend";
+import { controlPlaneObjects } from "../components/karmada/join";
+import { clusterPath, pathOf, pipelineArgsOf } from "../scripts/lib/demo";
+import { loadStackSpec } from "../scripts/lib/hosts";
+import { type KarmadaDouble, installKarmadaKinds, readyCondition, startKarmadaDouble } from "./harness/karmadaApi";
+
+const binary = kubeApiServerBinary();
+const present = fs.existsSync(binary);
+const REPO = path.join(__dirname, "..");
+
+/** The sim stack with pinned images (the pipeline's objects need real references), in a directory of its own. */
+function demoStack(): string {
+  const doc = parse(fs.readFileSync(path.join(REPO, "stacks/Pulumi.sim.yaml"), "utf8"));
+  doc.config["testbed:vaccel"] = {
+    ...doc.config["testbed:vaccel"],
+    agentImage: "registry.example/vaccel-rpc-agent:0.6.1",
+    appImage: `registry.example/yolo-vaccel@sha256:${"a".repeat(64)}`,
+    backend: "local",
+  };
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "testbed-demo-stack-"));
+  fs.mkdirSync(path.join(dir, "stacks"));
+  // The spec checks its key files exist; nothing here connects with them (no host runs in this test).
+  fs.mkdirSync(path.join(dir, ".sim/keys"), { recursive: true });
+  fs.mkdirSync(path.join(dir, ".sim/hostkeys"));
+  execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", path.join(dir, ".sim/keys/id_ed25519")]);
+  for (const h of ["nuc", "pi", "jetson"])
+    fs.copyFileSync(path.join(dir, ".sim/keys/id_ed25519.pub"), path.join(dir, `.sim/hostkeys/${h}.pub`));
+  fs.writeFileSync(path.join(dir, ".sim/keys/pi-sudo-password"), "not-used\n", { mode: 0o600 });
+  const file = path.join(dir, "stacks", "Pulumi.demo.yaml");
+  fs.writeFileSync(file, stringify(doc));
+  return file;
+}
+
+/** The CLI in its own process (async: the Karmada double runs in this one meanwhile). */
+function cli(...args: string[]): Promise<{ status: number; stdout: string; stderr: string; ms: number }> {
+  const t0 = Date.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(REPO, "scripts/testbed.js"), ...args], { cwd: REPO });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ status: code ?? -1, stdout, stderr, ms: Date.now() - t0 }));
+  });
+}
+
+describe.skipIf(!present)(
+  `backend and reset against kube-apiserver ${KUBE_APISERVER_VERSION} as the Karmada API` +
+    (present ? "" : ` (skipped: no ${binary}; run scripts/setup-kube-apiserver.sh)`),
+  () => {
+    let api: KubeApiServer;
+    let double: KarmadaDouble;
+    let stackFile: string;
+    const args = () => pipelineArgsOf(loadStackSpec({ file: stackFile }));
+    const p = () => pipelineObjects(args());
+    const get = async (o: Parameters<typeof pathOf>[0]) => (await api.request("GET", pathOf(o))).body;
+    const setClusterReady = async (ready: boolean) => {
+      const c = (await api.request("GET", clusterPath("edge"))).body;
+      const r = await api.request("PUT", `${clusterPath("edge")}/status`, {
+        ...c,
+        status: { conditions: [readyCondition(ready)] },
+      });
+      expect(r.status, r.body?.message).toBe(200);
+    };
+    /** resourceVersion of every object of the pipeline and the Cluster: equal before and after means untouched. */
+    const versions = async () => {
+      const out: Record<string, string> = {};
+      for (const o of Object.values(p()))
+        out[`${o.kind}/${o.metadata?.name}`] = (await get(o)).metadata.resourceVersion;
+      out.Cluster = (await api.request("GET", clusterPath("edge"))).body.metadata.resourceVersion;
+      return out;
+    };
+    const backend = (target: string, ...more: string[]) =>
+      cli("backend", target, "--file", stackFile, "--karmada-kubeconfig", api.kubeconfigPath, ...more);
+
+    beforeAll(async () => {
+      stackFile = demoStack();
+      api = await startKubeApiServer();
+      await installKarmadaKinds(api);
+      // The pipeline as the program sends it to the Karmada API, then the member as `karmadactl join` registers it.
+      const pipeline = p();
+      for (const obj of [
+        pipeline.namespace,
+        pipeline.configMap,
+        pipeline.agent,
+        pipeline.service,
+        pipeline.app,
+        pipeline.policy,
+      ]) {
+        const r = await api.create(obj);
+        expect(r.status, `${obj.kind}: ${r.body?.message}`).toBe(201);
+      }
+      const data = { "ca.crt": Buffer.from("ca").toString("base64"), token: Buffer.from("t").toString("base64") };
+      const { cluster } = controlPlaneObjects({
+        cluster: "edge",
+        apiEndpoint: "https://198.19.0.21:6443",
+        clusterId: "00000000-0000-0000-0000-000000000001",
+        memberToken: data,
+        impersonatorToken: data,
+      });
+      const c = await api.create(cluster);
+      expect(c.status, c.body?.message).toBe(201);
+      await setClusterReady(true);
+      double = startKarmadaDouble(api, "edge", [pathOf(pipeline.agent), pathOf(pipeline.app)]);
+      await double.settled();
+    }, 180_000);
+
+    afterAll(async () => {
+      await double?.stop();
+      await api?.stop();
+      if (stackFile !== undefined) fs.rmSync(path.dirname(path.dirname(stackFile)), { recursive: true, force: true });
+    }, 60_000);
+
+    it("starts as the program leaves it: backend local, both Deployments rolled out by the aggregated status", async () => {
+      const { agent, app, configMap } = p();
+      expect((await get(configMap)).data).toEqual(backendConfigData("local", AGENT_NAME, 8192));
+      for (const d of [agent, app]) {
+        const live = await get(d);
+        expect(live.status).toMatchObject({
+          observedGeneration: 1,
+          replicas: 1,
+          updatedReplicas: 1,
+          availableReplicas: 1,
+        });
+      }
+    });
+
+    it("backend remote: changes the ConfigMap and rolls the app, waits for its aggregated status, never writes the agent", async () => {
+      const { agent, app, configMap } = p();
+      const before = await versions();
+      const appBefore = await get(app);
+      const r = await backend("remote");
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/^before: local: VACCEL_LOG_LEVEL=4 VACCEL_PLUGINS=libvaccel-torch\.so$/m);
+      expect(r.stdout).toMatch(/^changed ConfigMap vaccel-demo\/vaccel-backend$/m);
+      expect(r.stdout).toMatch(/^changed Deployment vaccel-demo\/object-detection: pod template .* \(generation 2\)$/m);
+      expect(r.stdout).toMatch(
+        /^waiting up to 180 s for Deployment vaccel-demo\/object-detection to run generation 2 on edge/m,
+      );
+      expect(r.stdout).toMatch(
+        /^after: remote: VACCEL_LOG_LEVEL=3 VACCEL_PLUGINS=libvaccel-rpc\.so VACCEL_RPC_ADDRESS=tcp:\/\/vaccel-rpc-agent:8192$/m,
+      );
+      expect(r.stdout).toMatch(/^backend remote in \d+\.\d s$/m);
+      // It read the aggregate before the member had synced (the double's first step comes later), ...
+      expect(r.stdout).toMatch(/^ {2}generation 2 not yet observed on every member \(at 1\)$/m);
+      expect(r.stdout).toMatch(/^ {2}generation 2 observed, 1\/1 replicas updated and available$/m);
+      // ... and returned only once the aggregate showed the new generation rolled out.
+      const live = await get(app);
+      expect(live.metadata.generation).toBe(appBefore.metadata.generation + 1);
+      expect(live.status).toMatchObject({
+        observedGeneration: live.metadata.generation,
+        updatedReplicas: 1,
+        availableReplicas: 1,
+      });
+      const remote = backendConfigData("remote", AGENT_NAME, 8192);
+      expect(live.spec.template.metadata.annotations[BACKEND_HASH_ANNOTATION]).toBe(backendConfigHash(remote));
+      const cm = await get(configMap);
+      expect(cm.data).toEqual(remote);
+      expect(cm.metadata.managedFields.map((f: { manager: string }) => f.manager)).toContain("testbed-cli");
+      const after = await versions();
+      expect(after[`Deployment/${agent.metadata?.name}`]).toBe(before[`Deployment/${agent.metadata?.name}`]);
+      expect(after["Service/vaccel-rpc-agent"]).toBe(before["Service/vaccel-rpc-agent"]);
+      expect(after["PropagationPolicy/vaccel-pipeline"]).toBe(before["PropagationPolicy/vaccel-pipeline"]);
+    });
+
+    it("backend remote again: says so, changes nothing, exits 0", async () => {
+      const before = await versions();
+      const r = await backend("remote");
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stdout).toBe(
+        "before: remote: VACCEL_LOG_LEVEL=3 VACCEL_PLUGINS=libvaccel-rpc.so VACCEL_RPC_ADDRESS=tcp://vaccel-rpc-agent:8192\nalready on remote: nothing changed\n",
+      );
+      expect(await versions()).toEqual(before);
+    });
+
+    it("backend remote with the agent down: exits 2 before any change, naming why", async () => {
+      await backend("local");
+      const { agent } = p();
+      double.setHealthy(pathOf(agent), false);
+      for (let i = 0; i < 100 && ((await get(agent)).status.availableReplicas ?? 0) > 0; i++)
+        await new Promise((r) => setTimeout(r, 100));
+      const before = await versions();
+      const r = await backend("remote");
+      expect(r.status).toBe(2);
+      expect(r.stdout).toBe("");
+      expect(r.stderr).toBe(
+        "testbed: backend remote: the GPU agent is not Ready, so nothing was changed:\n  Deployment vaccel-demo/vaccel-rpc-agent: 0 of 1 replicas available\n",
+      );
+      expect(await versions()).toEqual(before);
+      double.setHealthy(pathOf(agent), true);
+      for (let i = 0; i < 100 && ((await get(agent)).status.availableReplicas ?? 0) < 1; i++)
+        await new Promise((r) => setTimeout(r, 100));
+    });
+
+    it("backend remote with the member cluster not Ready: exits 2 before any change, with Karmada's reason", async () => {
+      await setClusterReady(false);
+      const before = await versions();
+      const r = await backend("remote");
+      expect(r.status).toBe(2);
+      expect(r.stderr).toBe(
+        "testbed: backend remote: the GPU agent is not Ready, so nothing was changed:\n  member cluster edge is not Ready (Ready=False, ClusterNotReachable: cluster is not reachable)\n",
+      );
+      expect(await versions()).toEqual(before);
+      await setClusterReady(true);
+    });
+
+    it("a Karmada API that does not answer: exits 2 naming its host and port, nothing changed", async () => {
+      const port = await freePort();
+      const kc = parse(api.kubeconfig);
+      kc.clusters[0].cluster.server = `https://127.0.0.1:${port}`;
+      const file = path.join(api.stateDir, "unreachable.kubeconfig");
+      fs.writeFileSync(file, stringify(kc), { mode: 0o600 });
+      const before = await versions();
+      const r = await cli("backend", "remote", "--file", stackFile, "--karmada-kubeconfig", file);
+      expect(r.status).toBe(2);
+      expect(r.stderr).toMatch(
+        new RegExp(
+          `^testbed: the Karmada API at 127\\.0\\.0\\.1:${port} does not answer \\(ECONNREFUSED .*\\): backend remote: nothing was changed\\n$`,
+        ),
+      );
+      expect(await versions()).toEqual(before);
+    });
+
+    it("a stack other than sim without the Pulumi CLI on PATH: exits 2 saying so", async () => {
+      const r = await new Promise<{ status: number; stderr: string }>((resolve) => {
+        const child = spawn(
+          process.execPath,
+          [path.join(REPO, "scripts/testbed.js"), "backend", "remote", "--file", stackFile],
+          {
+            cwd: REPO,
+            env: { ...process.env, PATH: "/nonexistent" },
+          },
+        );
+        let stderr = "";
+        child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+        child.on("close", (code) => resolve({ status: code ?? -1, stderr }));
+      });
+      expect(r.status).toBe(2);
+      expect(r.stderr).toMatch(
+        /^testbed: stack demo: its outputs come from the Pulumi CLI, and there is no `pulumi` on PATH/,
+      );
+    });
+
+    it("backend local from remote: drops the RPC address, rolls the app back", async () => {
+      expect((await backend("remote")).status).toBe(0);
+      const r = await backend("local");
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/^before: remote: /m);
+      expect(r.stdout).toMatch(/^after: local: VACCEL_LOG_LEVEL=4 VACCEL_PLUGINS=libvaccel-torch\.so$/m);
+      const { app, configMap } = p();
+      expect((await get(configMap)).data).toEqual(backendConfigData("local", AGENT_NAME, 8192));
+      expect((await get(app)).spec.template.metadata.annotations[BACKEND_HASH_ANNOTATION]).toBe(
+        backendConfigHash(backendConfigData("local", AGENT_NAME, 8192)),
+      );
+    });
+  },
+);
