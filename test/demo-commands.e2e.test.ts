@@ -24,6 +24,9 @@ import { backendConfigData, backendConfigHash } from "../components/vaccel/backe
 import { controlPlaneObjects } from "../components/karmada/join";
 import { clusterPath, pathOf, pipelineArgsOf } from "../scripts/lib/demo";
 import { loadStackSpec } from "../scripts/lib/hosts";
+import { kubeClient, kubeTarget } from "../scripts/lib/kubeClient";
+import { RESTARTED_AT_ANNOTATION, preflightOf, runReset } from "../scripts/commands/reset";
+import { examine, readPage } from "../scripts/commands/doctor";
 import { type KarmadaDouble, installKarmadaKinds, readyCondition, startKarmadaDouble } from "./harness/karmadaApi";
 
 const binary = kubeApiServerBinary();
@@ -275,6 +278,131 @@ describe.skipIf(!present)(
       expect((await get(app)).spec.template.metadata.annotations[BACKEND_HASH_ANNOTATION]).toBe(
         backendConfigHash(backendConfigData("local", AGENT_NAME, 8192)),
       );
+    });
+
+    describe("reset", () => {
+      /** The pre-flight's etcd part, as doctor judges it, on the real etcd under this kube-apiserver. */
+      const etcd = async () => {
+        const cmdline = fs.readFileSync(`/proc/${api.pids.apiserver}/cmdline`, "utf8").split("\0");
+        const url = cmdline.find((a) => a.startsWith("--etcd-servers="))?.split("=")[1] as string;
+        const spec = loadStackSpec({ file: stackFile });
+        const page = await readPage(`${url}/metrics`);
+        return preflightOf(
+          examine([{ source: "kube-apiserver-test", text: page }], [], {
+            warnMs: spec.diskGate.warnMs,
+            failMs: spec.diskGate.failMs,
+          }),
+        );
+      };
+      const reset = async (dryRun: boolean) => {
+        const client = kubeClient(kubeTarget(api.kubeconfig, "test"));
+        try {
+          return await runReset(client, args(), { dryRun, etcd });
+        } finally {
+          client.close();
+        }
+      };
+
+      it("--dry-run lists every drift and the restart, and changes nothing", async () => {
+        // The demo's end: backend remote; and some hands on the objects.
+        expect((await backend("remote")).status).toBe(0);
+        const { app, agent, policy, service } = p();
+        const patch = async (o: Parameters<typeof pathOf>[0], body: object) => {
+          const r = await api.request("PATCH", pathOf(o), body);
+          expect(r.status, r.body?.message).toBe(200);
+        };
+        await patch(policy, { spec: { placement: { clusterAffinity: { clusterNames: ["elsewhere"] } } } });
+        await patch(app, { spec: { template: { spec: { nodeSelector: { "kubernetes.io/arch": "arm64" } } } } });
+        await patch(agent, { spec: { replicas: 2 } });
+        expect((await api.request("DELETE", pathOf(service))).status).toBe(200);
+        await double.settled();
+        const before = await versions();
+        const r = await reset(true);
+        expect(await versions()).toEqual(before);
+        expect(r.changes.map((c) => `${c.action} ${c.object.kind}`)).toEqual([
+          "update ConfigMap",
+          "update Deployment",
+          "create Service",
+          "update Deployment",
+          "update PropagationPolicy",
+        ]);
+        expect(r.lines.slice(0, 7)).toEqual([
+          "backend: remote -> local (the stack declares local)",
+          "would change (dry run: nothing is changed):",
+          "  ConfigMap vaccel-demo/vaccel-backend: restore data.VACCEL_PLUGINS, data.VACCEL_LOG_LEVEL, data.VACCEL_RPC_ADDRESS (not declared)",
+          "  Deployment vaccel-demo/vaccel-rpc-agent: restore spec.replicas",
+          "  Service vaccel-demo/vaccel-rpc-agent: missing: create it",
+          `  Deployment vaccel-demo/object-detection: restore spec.template.metadata.annotations.${BACKEND_HASH_ANNOTATION}, spec.template.spec.nodeSelector.kubernetes.io/arch (not declared); restart its pods`,
+          "  PropagationPolicy vaccel-demo/vaccel-pipeline: restore spec.placement.clusterAffinity.clusterNames",
+        ]);
+        expect(r.lines).toContain("pre-flight:");
+        expect(r.lines.at(-1)).toBe("the pre-flight passes; 5 changes listed, none made (dry run)");
+        expect(r.exitCode).toBe(0);
+      });
+
+      it("restores what drifted, creates what is missing, restarts the app's pods, and says ready for the demo", async () => {
+        const { app, agent, configMap, policy, service } = p();
+        const appBefore = await get(app);
+        const r = await reset(false);
+        expect(r.exitCode, r.lines.join("\n")).toBe(0);
+        expect(r.lines[1]).toBe("changes:");
+        expect(r.lines.at(-1)).toMatch(/^ready for the demo \(reset in \d+\.\d s\)$/);
+        expect(r.lines).toContain("  GPU agent: Ready on edge");
+        expect(
+          r.lines.some((l) => /^ {2}etcd: etcd is healthy \(worst WAL fsync p99 .* on kube-apiserver-test\)$/.test(l)),
+        ).toBe(true);
+        const declared = p();
+        expect((await get(configMap)).data).toEqual(declared.configMap.data);
+        expect((await get(policy)).spec.placement.clusterAffinity).toEqual({ clusterNames: ["edge"] });
+        expect((await get(agent)).spec.replicas).toBe(1);
+        expect((await get(service)).spec.ports).toEqual([
+          { name: "rpc", port: 8192, targetPort: "rpc", protocol: "TCP" },
+        ]);
+        const live = await get(app);
+        expect(live.spec.template.spec.nodeSelector).toEqual({ "kubernetes.io/hostname": "pi" });
+        const annotations = live.spec.template.metadata.annotations;
+        expect(annotations[BACKEND_HASH_ANNOTATION]).toBe(
+          declared.app.spec?.template.metadata?.annotations?.[BACKEND_HASH_ANNOTATION],
+        );
+        // Fresh pods: the restart annotation as kubectl writes it, one new generation, rolled out on the member.
+        expect(annotations[RESTARTED_AT_ANNOTATION]).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+        expect(live.metadata.generation).toBe(appBefore.metadata.generation + 1);
+        expect(live.status).toMatchObject({
+          observedGeneration: live.metadata.generation,
+          updatedReplicas: 1,
+          availableReplicas: 1,
+        });
+      });
+
+      it("run again: only the restart is left to do, and the app gets fresh pods again", async () => {
+        const dry = await reset(true);
+        expect(dry.changes.map((c) => `${c.action} ${c.object.kind}`)).toEqual(["restart Deployment"]);
+        const before = (await get(p().app)).spec.template.metadata.annotations[RESTARTED_AT_ANNOTATION];
+        const r = await reset(false);
+        expect(r.exitCode).toBe(0);
+        expect((await get(p().app)).spec.template.metadata.annotations[RESTARTED_AT_ANNOTATION]).not.toBe(before);
+      });
+
+      it("the pre-flight fails (exit 1) when the GPU agent is not Ready, and cannot judge (exit 2) without etcd figures", async () => {
+        double.setHealthy(pathOf(p().agent), false);
+        for (let i = 0; i < 100 && ((await get(p().agent)).status.availableReplicas ?? 0) > 0; i++)
+          await new Promise((r) => setTimeout(r, 100));
+        const r = await reset(true);
+        expect(r.exitCode).toBe(1);
+        expect(r.lines).toContain("  GPU agent: Deployment vaccel-demo/vaccel-rpc-agent: 0 of 1 replicas available");
+        expect(r.lines.at(-1)).toBe("not ready for the demo: see above");
+        double.setHealthy(pathOf(p().agent), true);
+        for (let i = 0; i < 100 && ((await get(p().agent)).status.availableReplicas ?? 0) < 1; i++)
+          await new Promise((r) => setTimeout(r, 100));
+        const client = kubeClient(kubeTarget(api.kubeconfig, "test"));
+        const logsOnly = await runReset(client, args(), {
+          dryRun: true,
+          etcd: async () => preflightOf(examine([], [{ source: "etcd log", text: "" }], { warnMs: 10, failMs: 100 })),
+        });
+        client.close();
+        expect(logsOnly.exitCode).toBe(2);
+        expect(logsOnly.lines.at(-1)).toBe("cannot judge whether it is ready for the demo: see above");
+      });
     });
   },
 );

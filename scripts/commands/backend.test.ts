@@ -60,6 +60,7 @@ function fakeApi(change: (objects: Map<string, KubeObject>) => void = () => unde
       return structuredClone(o);
     },
     put: async () => ({}),
+    post: async () => ({}),
     close: () => undefined,
   };
   return { client, patches, objects };

@@ -103,7 +103,7 @@ export function readProbe(
 }
 
 /** What doctor reads over the stack's connections: each cluster server (the Karmada host is one). */
-async function probeStack(opts: StackOptions & { host?: string; since: string; metricsUrl: string }): Promise<{
+export async function probeStack(opts: StackOptions & { host?: string; since: string; metricsUrl: string }): Promise<{
   pages: { source: string; text: string }[];
   logs: { source: string; text: string }[];
   unavailable: string[];

@@ -116,6 +116,8 @@ export interface KubeClient {
   patch(path: string, body: unknown, type: PatchType): Promise<KubeObject>;
   /** PUT (the status subresource, a replace). */
   put(path: string, body: unknown): Promise<KubeObject>;
+  /** POST to a collection (create), as FIELD_MANAGER, with strict field validation as kubectl sends it. */
+  post(path: string, body: unknown): Promise<KubeObject>;
   close(): void;
 }
 
@@ -188,6 +190,8 @@ export function kubeClient(target: KubeTarget, timeoutMs = REQUEST_TIMEOUT_MS): 
         CONTENT_TYPES[type],
       )) as KubeObject,
     put: async (path, body) => (await request("PUT", path, body)) as KubeObject,
+    post: async (path, body) =>
+      (await request("POST", `${path}?fieldManager=${FIELD_MANAGER}&fieldValidation=Strict`, body)) as KubeObject,
     close: () => agent.destroy(),
   };
 }
