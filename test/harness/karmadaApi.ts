@@ -6,6 +6,7 @@
  * status is played step by step as a Recreate rollout goes, and aggregated exactly as Karmada aggregates it.
  * Imported by tests only.
  */
+import { randomUUID } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parse } from "yaml";
@@ -102,6 +103,36 @@ export function readyCondition(ready: boolean, at = new Date()): object {
     message: ready ? "cluster is healthy and ready to accept workloads" : "cluster is not reachable",
     lastTransitionTime: at.toISOString().replace(/\.\d{3}Z$/, "Z"),
   };
+}
+
+/**
+ * What Karmada writes onto a PropagationPolicy and the resource templates it selects, so that tests meet objects
+ * carrying it: the policy's permanent-id label and finalizer (its mutating webhook on create,
+ * pkg/webhook/propagationpolicy/mutating.go:94-97), then on each template the same label and the policy's name and
+ * namespace as annotations (the detector's claim, pkg/detector/claim.go:43-52, written by an Update,
+ * detector.go:693-707).
+ */
+export async function claimForPolicy(api: KubeApiServer, policyPath: string, templatePaths: string[]): Promise<void> {
+  const id = randomUUID();
+  const policy = await api.request("PATCH", policyPath, {
+    metadata: {
+      labels: { "propagationpolicy.karmada.io/permanent-id": id },
+      finalizers: ["karmada.io/propagation-policy-controller"],
+    },
+  });
+  if (policy.status !== 200) throw new Error(`claim ${policyPath}: HTTP ${policy.status}: ${policy.body?.message}`);
+  for (const p of templatePaths) {
+    const r = await api.request("PATCH", p, {
+      metadata: {
+        labels: { "propagationpolicy.karmada.io/permanent-id": id },
+        annotations: {
+          "propagationpolicy.karmada.io/namespace": policy.body.metadata.namespace,
+          "propagationpolicy.karmada.io/name": policy.body.metadata.name,
+        },
+      },
+    });
+    if (r.status !== 200) throw new Error(`claim ${p}: HTTP ${r.status}: ${r.body?.message}`);
+  }
 }
 
 /** What Karmada grabs from a member's Deployment (reflectstatus.go:54-95 at v1.13.0: WrappedDeploymentStatus). */
