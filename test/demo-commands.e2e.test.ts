@@ -269,6 +269,53 @@ describe.skipIf(!present)(
       expect(await versions()).toEqual(before);
     });
 
+    it("a kubeconfig the API does not accept (another CA, a wrong token): exits 2 saying which, nothing changed", async () => {
+      const before = await versions();
+      const write = (change: (kc: Record<string, any>) => void) => {
+        const kc = parse(api.kubeconfig);
+        change(kc);
+        const file = path.join(api.stateDir, `bad-${Math.random().toString(36).slice(2)}.kubeconfig`);
+        fs.writeFileSync(file, stringify(kc), { mode: 0o600 });
+        return file;
+      };
+      const hostPort = new URL(api.url).host;
+      const otherCa = write((kc) => {
+        const pem = execFileSync("openssl", [
+          "req",
+          "-x509",
+          "-newkey",
+          "ec",
+          "-pkeyopt",
+          "ec_paramgen_curve:prime256v1",
+          "-nodes",
+          "-keyout",
+          "/dev/null",
+          "-subj",
+          "/CN=other",
+          "-days",
+          "1",
+        ]);
+        kc.clusters[0].cluster["certificate-authority-data"] = pem.toString("base64");
+      });
+      const tls = await cli("backend", "remote", "--file", stackFile, "--karmada-kubeconfig", otherCa);
+      expect(tls.status).toBe(2);
+      expect(tls.stderr).toMatch(
+        new RegExp(
+          `^testbed: the Karmada API at ${hostPort.replace(/\./g, "\\.")}: the TLS connection failed, its certificate is not the one the kubeconfig trusts \\(.+\\): backend remote: nothing was changed\\n$`,
+        ),
+      );
+      const badToken = write((kc) => {
+        kc.users[0].user.token = "not-the-token";
+      });
+      const denied = await cli("reset", "--file", stackFile, "--karmada-kubeconfig", badToken);
+      expect(denied.status).toBe(2);
+      expect(denied.stderr).toBe(
+        "testbed: the Karmada API refused a request (HTTP 401: Unauthorized): reset: nothing was changed\n",
+      );
+      expect(denied.stderr).not.toContain("not-the-token");
+      expect(await versions()).toEqual(before);
+    });
+
     it("a stack other than sim without the Pulumi CLI on PATH: exits 2 saying so", async () => {
       const r = await new Promise<{ status: number; stderr: string }>((resolve) => {
         const child = spawn(

@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { CliError, EXIT, finish } from "../cli";
 import { type Backend, backendConfigData, backendConfigHash, backendOf } from "../../components/vaccel/backend";
 import { AGENT_NAME, BACKEND_HASH_ANNOTATION, type PipelineArgs } from "../../components/vaccel/objects";
-import { ApiError, ApiUnreachable, type KubeClient } from "../lib/kubeClient";
+import { ApiError, type KubeClient } from "../lib/kubeClient";
 import {
   KARMADA_KUBECONFIG_HELP,
   agentProblems,
@@ -11,7 +11,7 @@ import {
   pathOf,
   pipelineArgsOf,
   readDemo,
-  unreachable,
+  apiFailure,
   waitRollout,
 } from "../lib/demo";
 import { loadStackSpec } from "../lib/hosts";
@@ -80,8 +80,7 @@ export async function switchBackend(
   try {
     state = await readDemo(client, args);
   } catch (err) {
-    if (err instanceof ApiUnreachable) throw unreachable(err, `backend ${target}: nothing was changed`);
-    throw err;
+    throw apiFailure(err, `backend ${target}: nothing was changed`);
   }
   const { pipeline, configMap, app, agent, cluster } = state;
   if (configMap === undefined || app === undefined) {
@@ -152,16 +151,14 @@ export async function switchBackend(
     say(`backend ${target} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     return done(EXIT.ok, true);
   } catch (err) {
-    if (err instanceof ApiUnreachable)
-      throw unreachable(
-        err,
-        `backend ${target} stopped part-way (${lines.filter((l) => l.startsWith("changed")).length} objects changed): run it again`,
-      );
     if (err instanceof ApiError && err.status === 409)
       throw new CliError(
         `backend ${target}: another writer changed the objects meanwhile (${err.message}): run it again`,
       );
-    throw err;
+    throw apiFailure(
+      err,
+      `backend ${target} stopped part-way (${lines.filter((l) => l.startsWith("changed")).length} objects changed): run it again`,
+    );
   }
 }
 

@@ -3,7 +3,7 @@ import { CliError, EXIT, finish } from "../cli";
 import { type PipelineArgs, pipelineObjects } from "../../components/vaccel/objects";
 import { backendOf } from "../../components/vaccel/backend";
 import { K3S_ETCD_METRICS_URL } from "../../components/etcd/doctor";
-import { ApiError, ApiUnreachable, type KubeClient, type KubeObject } from "../lib/kubeClient";
+import { ApiError, type KubeClient, type KubeObject } from "../lib/kubeClient";
 import {
   KARMADA_KUBECONFIG_HELP,
   type ObjectLike,
@@ -14,7 +14,7 @@ import {
   pathOf,
   pipelineArgsOf,
   sleep,
-  unreachable,
+  apiFailure,
   waitRollout,
 } from "../lib/demo";
 import { drift, mergePatches } from "../lib/drift";
@@ -185,8 +185,7 @@ export async function runReset(
   try {
     live = await Promise.all(declared.map((d) => client.get(pathOf(d))));
   } catch (err) {
-    if (err instanceof ApiUnreachable) throw unreachable(err, "reset: nothing was changed");
-    throw err;
+    throw apiFailure(err, "reset: nothing was changed");
   }
   const liveApp = live[declared.indexOf(p.app)];
   let stamp = restartStamp(now());
@@ -213,12 +212,9 @@ export async function runReset(
       }
     } catch (err) {
       const done = `reset stopped part-way (${made} of ${changes.length} changes made): run it again`;
-      if (err instanceof ApiUnreachable) throw unreachable(err, done);
       if (err instanceof ApiError && err.status === 409)
         throw new CliError(`reset: another writer changed the objects meanwhile (${err.message}); ${done}`);
-      if (err instanceof ApiError)
-        throw new CliError(`reset: the Karmada API refused a change (${err.message}); ${done}`);
-      throw err;
+      throw apiFailure(err, done);
     }
     say(
       `waiting up to ${timeoutS} s for ${describeObject(p.app)}'s fresh pods on ${args.member}, by the status Karmada aggregates`,
@@ -236,8 +232,7 @@ export async function runReset(
   try {
     [cluster, agent] = await Promise.all([client.get(clusterPath(args.member)), client.get(pathOf(p.agent))]);
   } catch (err) {
-    if (err instanceof ApiUnreachable) throw unreachable(err, "reset: the pre-flight could not read the GPU agent");
-    throw err;
+    throw apiFailure(err, "reset: the pre-flight could not read the GPU agent");
   }
   const problems = agentProblems(args.member, cluster, agent, { checkAgent: true });
   const demo: Preflight =

@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { agentProblems, clusterPath, pathOf, pipelineArgsOf, rolloutState } from "./demo";
+import { CliError } from "../cli";
+import { ApiError, ApiUnreachable } from "./kubeClient";
+import { agentProblems, apiFailure, clusterPath, pathOf, pipelineArgsOf, rolloutState } from "./demo";
 import { pipelineObjects } from "../../components/vaccel/objects";
 import type { TestbedSpec } from "../../components/spec";
 
@@ -128,5 +130,31 @@ describe("pipelineArgsOf and pathOf", () => {
       "/apis/policy.karmada.io/v1alpha1/namespaces/vaccel-demo/propagationpolicies/vaccel-pipeline",
     );
     expect(clusterPath("edge")).toBe("/apis/cluster.karmada.io/v1alpha1/clusters/edge");
+  });
+});
+
+describe("apiFailure", () => {
+  it("says no answer, an untrusted certificate, or a refusal, with what was not done; passes other errors on", () => {
+    expect(
+      (
+        apiFailure(
+          new ApiUnreachable("198.19.0.20:32644", "ECONNREFUSED connect ECONNREFUSED"),
+          "nothing was changed",
+        ) as Error
+      ).message,
+    ).toBe(
+      "the Karmada API at 198.19.0.20:32644 does not answer (ECONNREFUSED connect ECONNREFUSED): nothing was changed",
+    );
+    expect(
+      (apiFailure(new ApiUnreachable("h:1", "DEPTH_ZERO_SELF_SIGNED_CERT self-signed certificate"), "x") as Error)
+        .message,
+    ).toBe(
+      "the Karmada API at h:1: the TLS connection failed, its certificate is not the one the kubeconfig trusts (DEPTH_ZERO_SELF_SIGNED_CERT self-signed certificate): x",
+    );
+    const refused = apiFailure(new ApiError(401, "Unauthorized", "Unauthorized"), "x");
+    expect(refused).toBeInstanceOf(CliError);
+    expect((refused as CliError).message).toBe("the Karmada API refused a request (HTTP 401: Unauthorized): x");
+    const other = new TypeError("bug");
+    expect(apiFailure(other, "x")).toBe(other);
   });
 });

@@ -9,7 +9,15 @@ import type { TestbedSpec } from "../../components/spec";
 import { isClusterReady } from "../../components/karmada/join";
 import { type PipelineArgs, type Pipeline, pipelineObjects } from "../../components/vaccel/objects";
 import { clusterOfHost } from "../../components/vaccel/validate";
-import { ApiUnreachable, type KubeClient, type KubeObject, kubeClient, kubeTarget, objectPath } from "./kubeClient";
+import {
+  ApiError,
+  ApiUnreachable,
+  type KubeClient,
+  type KubeObject,
+  kubeClient,
+  kubeTarget,
+  objectPath,
+} from "./kubeClient";
 import { type StackOutputs, stackOutputs, stringOutput } from "./stackOutputs";
 
 /** The stack output holding the Karmada API kubeconfig (server https://<karmada host>:<apiNodePort>). */
@@ -167,9 +175,22 @@ export async function demoClient(stack: string, kubeconfigFile?: string): Promis
   }
 }
 
-/** An unreachable API as the CLI says it (exit 2), with what was not done. */
-export function unreachable(err: ApiUnreachable, what: string): CliError {
-  return new CliError(`the Karmada API at ${err.server} does not answer (${err.cause_}): ${what}`);
+/**
+ * An API failure as the CLI says it (exit 2, no stack trace), with what was (not) done: no answer, a TLS
+ * certificate not trusted, or an error status (credentials refused, say). Other errors are returned unchanged.
+ */
+export function apiFailure(err: unknown, what: string): unknown {
+  if (err instanceof ApiUnreachable) {
+    const tls = /CERT|SELF_SIGNED|SSL|TLS|EPROTO/i.test(err.cause_);
+    return new CliError(
+      tls
+        ? `the Karmada API at ${err.server}: the TLS connection failed, its certificate is not the one the kubeconfig trusts (${err.cause_}): ${what}`
+        : `the Karmada API at ${err.server} does not answer (${err.cause_}): ${what}`,
+    );
+  }
+  if (err instanceof ApiError)
+    return new CliError(`the Karmada API refused a request (HTTP ${err.status}: ${err.message}): ${what}`);
+  return err;
 }
 
 export interface DemoState {
