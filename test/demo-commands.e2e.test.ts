@@ -1,7 +1,7 @@
 /**
  * `testbed backend` (and `testbed reset`) against a real kube-apiserver serving as the Karmada API: Debian's etcd,
  * the API server built by scripts/setup-kube-apiserver.sh, Karmada v1.13.0's PropagationPolicy and Cluster kinds,
- * and the pipeline created as the program creates it. Karmada's controllers do not run: test/harness/karmadaApi.ts
+ * and the pipeline created as the program creates it. Karmada's controllers do not run: scripts/lib/karmadaDouble.ts
  * plays the member and writes the aggregated status onto the templates as Karmada does. The commands run as the
  * operator runs them (the CLI in its own process) with --karmada-kubeconfig pointing at this API. Skipped, with its
  * reason in its name, when the build is not in the cache (see the README, "A real kube-apiserver").
@@ -21,7 +21,6 @@ import {
 } from "../scripts/lib/kubeApiServer";
 import { AGENT_NAME, BACKEND_HASH_ANNOTATION, pipelineObjects } from "../components/vaccel/objects";
 import { backendConfigData, backendConfigHash } from "../components/vaccel/backend";
-import { controlPlaneObjects } from "../components/karmada/join";
 import { clusterPath, pathOf, pipelineArgsOf } from "../scripts/lib/demo";
 import { loadStackSpec } from "../scripts/lib/hosts";
 import { kubeClient, kubeTarget } from "../scripts/lib/kubeClient";
@@ -29,11 +28,10 @@ import { RESTARTED_AT_ANNOTATION, preflightOf, runReset } from "../scripts/comma
 import { examine, readPage } from "../scripts/commands/doctor";
 import {
   type KarmadaDouble,
-  claimForPolicy,
-  installKarmadaKinds,
-  readyCondition,
-  startKarmadaDouble,
-} from "./harness/karmadaApi";
+  etcdUrlOf,
+  seedDemo,
+  setClusterReady as setClusterReadyIn,
+} from "../scripts/lib/karmadaDouble";
 
 const binary = kubeApiServerBinary();
 const present = fs.existsSync(binary);
@@ -86,14 +84,7 @@ describe.skipIf(!present)(
     const args = () => pipelineArgsOf(loadStackSpec({ file: stackFile }));
     const p = () => pipelineObjects(args());
     const get = async (o: Parameters<typeof pathOf>[0]) => (await api.request("GET", pathOf(o))).body;
-    const setClusterReady = async (ready: boolean) => {
-      const c = (await api.request("GET", clusterPath("edge"))).body;
-      const r = await api.request("PUT", `${clusterPath("edge")}/status`, {
-        ...c,
-        status: { conditions: [readyCondition(ready)] },
-      });
-      expect(r.status, r.body?.message).toBe(200);
-    };
+    const setClusterReady = (ready: boolean) => setClusterReadyIn(api, "edge", ready);
     /** resourceVersion of every object of the pipeline and the Cluster: equal before and after means untouched. */
     const versions = async () => {
       const out: Record<string, string> = {};
@@ -108,38 +99,7 @@ describe.skipIf(!present)(
     beforeAll(async () => {
       stackFile = demoStack();
       api = await startKubeApiServer();
-      await installKarmadaKinds(api);
-      // The pipeline as the program sends it to the Karmada API, then the member as `karmadactl join` registers it.
-      const pipeline = p();
-      for (const obj of [
-        pipeline.namespace,
-        pipeline.configMap,
-        pipeline.agent,
-        pipeline.service,
-        pipeline.app,
-        pipeline.policy,
-      ]) {
-        const r = await api.create(obj);
-        expect(r.status, `${obj.kind}: ${r.body?.message}`).toBe(201);
-      }
-      const data = { "ca.crt": Buffer.from("ca").toString("base64"), token: Buffer.from("t").toString("base64") };
-      const { cluster } = controlPlaneObjects({
-        cluster: "edge",
-        apiEndpoint: "https://198.19.0.21:6443",
-        clusterId: "00000000-0000-0000-0000-000000000001",
-        memberToken: data,
-        impersonatorToken: data,
-      });
-      const c = await api.create(cluster);
-      expect(c.status, c.body?.message).toBe(201);
-      await setClusterReady(true);
-      await claimForPolicy(
-        api,
-        pathOf(pipeline.policy),
-        [pipeline.configMap, pipeline.agent, pipeline.service, pipeline.app].map((o) => pathOf(o)),
-      );
-      double = startKarmadaDouble(api, "edge", [pathOf(pipeline.agent), pathOf(pipeline.app)]);
-      await double.settled();
+      double = await seedDemo(api, args());
     }, 180_000);
 
     afterAll(async () => {
@@ -352,8 +312,7 @@ describe.skipIf(!present)(
     describe("reset", () => {
       /** The pre-flight's etcd part, as doctor judges it, on the real etcd under this kube-apiserver. */
       const etcd = async () => {
-        const cmdline = fs.readFileSync(`/proc/${api.pids.apiserver}/cmdline`, "utf8").split("\0");
-        const url = cmdline.find((a) => a.startsWith("--etcd-servers="))?.split("=")[1] as string;
+        const url = etcdUrlOf(api);
         const spec = loadStackSpec({ file: stackFile });
         const page = await readPage(`${url}/metrics`);
         return preflightOf(

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { type MemberDeploymentStatus, aggregateDeploymentStatus, clusterCrd } from "./karmadaApi";
+import { type MemberDeploymentStatus, aggregateDeploymentStatus, clusterCrd } from "./karmadaDouble";
 
 const member = (over: Partial<MemberDeploymentStatus>): MemberDeploymentStatus => ({
   generation: 2,

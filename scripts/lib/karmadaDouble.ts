@@ -1,16 +1,19 @@
 /**
- * Test harness: a bare kube-apiserver (scripts/lib/kubeApiServer.ts) made to serve as Karmada's API for the demo
+ * A bare kube-apiserver (scripts/lib/kubeApiServer.ts) made to serve as Karmada's API for the demo
  * commands, with Karmada v1.13.0's kinds installed, and a double of the two Karmada controllers whose effects the
  * commands read: the cluster status controller (the member Cluster's Ready condition) and the status aggregation
  * onto resource templates (a Deployment's .status). Nothing here runs a member cluster: the member's Deployment
  * status is played step by step as a Recreate rollout goes, and aggregated exactly as Karmada aggregates it.
- * Imported by tests only.
+ * Used by the tests and by `npm run bench` (never by the program).
  */
 import { randomUUID } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parse } from "yaml";
-import type { KubeApiServer } from "../../scripts/lib/kubeApiServer";
+import type { KubeApiServer } from "./kubeApiServer";
+import { clusterPath, pathOf } from "./demo";
+import { controlPlaneObjects } from "../../components/karmada/join";
+import { type PipelineArgs, pipelineObjects } from "../../components/vaccel/objects";
 
 const FIXTURES = path.join(__dirname, "../../components/karmada/fixtures");
 const CLUSTER_DEFINITION = "com.github.karmada-io.karmada.pkg.apis.cluster.v1alpha1.Cluster";
@@ -191,6 +194,9 @@ export function aggregateDeploymentStatus(
   };
 }
 
+/** Time between the member's rollout steps: short, as the double stands for the member and not for a Pi's speed. */
+export const DEFAULT_STEP_MS = 150;
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export interface KarmadaDouble {
@@ -212,7 +218,7 @@ export function startKarmadaDouble(
   api: KubeApiServer,
   member: string,
   deploymentPaths: string[],
-  stepMs = 150,
+  stepMs = DEFAULT_STEP_MS,
 ): KarmadaDouble {
   const healthy = new Map(deploymentPaths.map((p) => [p, true]));
   const members = new Map<string, MemberDeploymentStatus | undefined>();
@@ -322,4 +328,56 @@ export function startKarmadaDouble(
       await loop;
     },
   };
+}
+
+/** The URL of the etcd under a kube-apiserver started by startKubeApiServer (its --etcd-servers), for /metrics. */
+export function etcdUrlOf(api: KubeApiServer): string {
+  const args = fs.readFileSync(`/proc/${api.pids.apiserver}/cmdline`, "utf8").split("\0");
+  const url = args.find((a) => a.startsWith("--etcd-servers="))?.slice("--etcd-servers=".length);
+  if (url === undefined) throw new Error("kube-apiserver runs without --etcd-servers");
+  return url;
+}
+
+/**
+ * The demo as the program and Karmada leave it, on a bare kube-apiserver: Karmada's kinds, the pipeline created
+ * through the API, the member registered as `karmadactl join` does it and Ready, Karmada's claim on the templates,
+ * and the double rolling the two Deployments out. Resolves once the aggregated status shows both rolled out.
+ */
+export async function seedDemo(api: KubeApiServer, args: PipelineArgs): Promise<KarmadaDouble> {
+  await installKarmadaKinds(api);
+  const p = pipelineObjects(args);
+  for (const obj of [p.namespace, p.configMap, p.agent, p.service, p.app, p.policy]) {
+    const r = await api.create(obj);
+    if (r.status !== 201) throw new Error(`${obj.kind} ${obj.metadata?.name}: HTTP ${r.status}: ${r.body?.message}`);
+  }
+  // No member runs: the Secrets' data is made up, the Cluster is the program's.
+  const data = { "ca.crt": Buffer.from("ca").toString("base64"), token: Buffer.from("t").toString("base64") };
+  const { cluster } = controlPlaneObjects({
+    cluster: args.member,
+    apiEndpoint: "https://198.19.0.21:6443",
+    clusterId: "00000000-0000-0000-0000-000000000001",
+    memberToken: data,
+    impersonatorToken: data,
+  });
+  const c = await api.create(cluster);
+  if (c.status !== 201) throw new Error(`Cluster ${args.member}: HTTP ${c.status}: ${c.body?.message}`);
+  await setClusterReady(api, args.member, true);
+  await claimForPolicy(
+    api,
+    pathOf(p.policy),
+    [p.configMap, p.agent, p.service, p.app].map((o) => pathOf(o)),
+  );
+  const double = startKarmadaDouble(api, args.member, [pathOf(p.agent), pathOf(p.app)]);
+  await double.settled();
+  return double;
+}
+
+/** Writes a member Cluster's Ready condition as Karmada's cluster status controller does (status subresource). */
+export async function setClusterReady(api: KubeApiServer, member: string, ready: boolean): Promise<void> {
+  const c = (await api.request("GET", clusterPath(member))).body;
+  const r = await api.request("PUT", `${clusterPath(member)}/status`, {
+    ...c,
+    status: { conditions: [readyCondition(ready)] },
+  });
+  if (r.status !== 200) throw new Error(`status of Cluster ${member}: HTTP ${r.status}: ${r.body?.message}`);
 }
