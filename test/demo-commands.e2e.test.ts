@@ -349,19 +349,19 @@ describe.skipIf(!present)(
         expect(await versions()).toEqual(before);
         expect(r.changes.map((c) => `${c.action} ${c.object.kind}`)).toEqual([
           "update ConfigMap",
-          "update Deployment",
           "create Service",
-          "update Deployment",
           "update PropagationPolicy",
+          "update Deployment",
+          "update Deployment",
         ]);
         expect(r.lines.slice(0, 7)).toEqual([
           "backend: remote -> local (the stack declares local)",
           "would change (dry run: nothing is changed):",
           "  ConfigMap vaccel-demo/vaccel-backend: restore data.VACCEL_PLUGINS, data.VACCEL_LOG_LEVEL, data.VACCEL_RPC_ADDRESS (not declared)",
-          "  Deployment vaccel-demo/vaccel-rpc-agent: restore spec.replicas",
           "  Service vaccel-demo/vaccel-rpc-agent: missing: create it",
-          `  Deployment vaccel-demo/object-detection: restore spec.template.metadata.annotations.${BACKEND_HASH_ANNOTATION}, spec.template.spec.nodeSelector.kubernetes.io/arch (not declared); restart its pods`,
           "  PropagationPolicy vaccel-demo/vaccel-pipeline: restore spec.placement.clusterAffinity.clusterNames",
+          "  Deployment vaccel-demo/vaccel-rpc-agent: restore spec.replicas",
+          `  Deployment vaccel-demo/object-detection: restore spec.template.metadata.annotations.${BACKEND_HASH_ANNOTATION}, spec.template.spec.nodeSelector.kubernetes.io/arch (not declared); restart its pods`,
         ]);
         expect(r.lines).toContain("pre-flight:");
         expect(r.lines.at(-1)).toBe("the pre-flight passes; 5 changes listed, none made (dry run)");

@@ -180,7 +180,9 @@ export async function runReset(
   const now = opts.now ?? (() => new Date());
   const timeoutS = opts.timeoutS ?? RESET_WAIT_S;
   const p = pipelineObjects(args);
-  const declared: ObjectLike[] = [p.namespace, p.configMap, p.agent, p.service, p.app, p.policy];
+  // The program's order (components/vaccel/pipeline.ts): the policy before the Deployments, so that a template
+  // created again is selected at once and does not wait unpropagated.
+  const declared: ObjectLike[] = [p.namespace, p.configMap, p.service, p.policy, p.agent, p.app];
   let live: (KubeObject | undefined)[];
   try {
     live = await Promise.all(declared.map((d) => client.get(pathOf(d))));

@@ -94,7 +94,7 @@ describe("agentProblems", () => {
 });
 
 describe("pipelineArgsOf and pathOf", () => {
-  it("takes the member as the client node's cluster, as the program does", () => {
+  it("takes the member as the GPU node's cluster, as the program does", () => {
     const spec = {
       karmada: { cluster: "mgmt", members: ["edge"] },
       clusters: { mgmt: { server: "karmada-host", agents: [] }, edge: { server: "k3s-cp", agents: ["pi", "jetson"] } },

@@ -25,7 +25,10 @@ export const KARMADA_KUBECONFIG_OUTPUT = "karmadaKubeconfig";
 /** How often a wait reads the status again: Karmada's aggregation is event-driven, a second is plenty. */
 export const POLL_INTERVAL_MS = 500;
 
-/** The pipeline's arguments as the program derives them from the spec: the member is the client node's cluster. */
+/**
+ * The pipeline's arguments as the program derives them from the spec (components/testbed.ts): the member is the GPU
+ * node's cluster (the spec's rules put the client node in the same member).
+ */
 export function pipelineArgsOf(spec: TestbedSpec): PipelineArgs {
   const v = spec.vaccel;
   if (v === undefined || spec.karmada === undefined)
@@ -33,8 +36,8 @@ export function pipelineArgsOf(spec: TestbedSpec): PipelineArgs {
   const clusters = Object.fromEntries(
     Object.entries(spec.clusters).map(([n, c]) => [n, { server: c.server, agents: c.agents }]),
   );
-  const member = clusterOfHost(clusters, v.clientNode);
-  if (member === undefined) throw new CliError(`vaccel.clientNode ${v.clientNode} is in no cluster of the stack`);
+  const member = clusterOfHost(clusters, v.gpuNode);
+  if (member === undefined) throw new CliError(`vaccel.gpuNode ${v.gpuNode} is in no cluster of the stack`);
   return {
     member,
     clientNode: v.clientNode,
