@@ -23,7 +23,7 @@ type Registrar = (program: Command) => void;
 
 // Each command lives in scripts/commands/<name>.ts and exports `register(program)`.
 // A module that is missing (a command not built yet) is skipped rather than breaking the others.
-const COMMAND_MODULES = ["validate", "plan", "diskCheck", "doctor", "sim", "bench"];
+const COMMAND_MODULES = ["validate", "plan", "diskCheck", "doctor", "backend", "reset", "sim", "bench"];
 
 export function buildProgram(): Command {
   const program = new Command("testbed")

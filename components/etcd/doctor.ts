@@ -3,6 +3,7 @@ import { type LatencySummary, type MemberMetrics, provenAbove } from "./metrics"
 import type { LogFindings } from "./logs";
 import { LOG_SIGNS } from "./logs";
 import type { DiskThresholds } from "../disk/thresholds";
+import { KARMADA_NAMESPACE, KARMADA_RELEASE } from "../karmada/values";
 
 /**
  * `unknown`: nothing looked wrong, but nothing showed the disk either (logs only, or metrics without WAL fsync
@@ -196,19 +197,52 @@ export function renderHistogram(title: string, h: LatencySummary, t: DiskThresho
 /** k3s' embedded etcd serves its metrics here (its `listen-metrics-urls` default). */
 export const K3S_ETCD_METRICS_URL = "http://127.0.0.1:2381/metrics";
 
+/**
+ * Where Karmada's internal etcd serves its metrics, by chart 1.13.0 (karmada-io/karmada ecc12b4c,
+ * charts/karmada/templates/etcd.yaml): no --listen-metrics-urls, so /metrics is on the client URL, https on 2379 with
+ * client-cert-auth (lines 66-68, 87-98); the pods are labelled app=etcd (karmada.etcd.labels, _helpers.tpl:38-46,
+ * with the testbed's values setting no etcd.labels); the certificate and key the chart's own clients present, and
+ * the CA, are the Secret <release>-cert (lines 105-108; pre-install-job.yaml writes server-ca.crt, karmada.crt,
+ * karmada.key); the server certificate covers *.<namespace>.svc.cluster.local (values.yaml certs.auto.hosts, which
+ * the testbed keeps), so the pod is addressed as the Service etcd-client (lines 127-141) resolved to its IP.
+ */
+export const KARMADA_ETCD = {
+  namespace: KARMADA_NAMESPACE,
+  selector: "app=etcd",
+  certSecret: `${KARMADA_RELEASE}-cert`,
+  host: `etcd-client.${KARMADA_NAMESPACE}.svc.cluster.local`,
+  port: 2379,
+} as const;
+
 /** The lines of a log that doctor reads (filtered on the host, so a week of journal stays small on the wire). */
 export const LOG_GREP = "took too long|heartbeat on time|slow fdatasync|sync duration of|elected leader";
 
 /**
  * The program doctor runs on an etcd-bearing host (probe.sh): the etcd metrics page at `metricsUrl`, the last
  * `since` of k3s' journal (its embedded etcd logs there), and, where `karmada` is set and the host runs Karmada's
- * host cluster, the Karmada etcd pod's log. Sections start with `TESTBED section <name>`; what is missing is said on
+ * host cluster, the Karmada etcd pods' logs and metrics pages (KARMADA_ETCD). Sections start with `TESTBED section <name>`; what is missing is said on
  * a `TESTBED unavailable <name>: <why>` line, never by failing. Every value enters through the program's header,
  * quoted by `shq`; the body is constant text.
  */
-export function etcdProbeScript(opts: { metricsUrl: string; since: string; karmada?: boolean }): string {
+export function etcdProbeScript(opts: {
+  metricsUrl: string;
+  since: string;
+  karmada?: boolean;
+  /** Karmada's etcd client port. Defaults to KARMADA_ETCD.port (the chart's). */
+  karmadaEtcdPort?: number;
+}): string {
   return stepProgram("doctor/etcd-probe", {
-    values: { url: opts.metricsUrl, since: opts.since, log_grep: LOG_GREP, karmada: opts.karmada ?? false },
+    values: {
+      url: opts.metricsUrl,
+      since: opts.since,
+      log_grep: LOG_GREP,
+      karmada: opts.karmada ?? false,
+      karmada_namespace: KARMADA_ETCD.namespace,
+      karmada_etcd_selector: KARMADA_ETCD.selector,
+      karmada_cert_secret: KARMADA_ETCD.certSecret,
+      karmada_etcd_host: KARMADA_ETCD.host,
+      karmada_etcd_port: opts.karmadaEtcdPort ?? KARMADA_ETCD.port,
+    },
     body: readShellFile(__dirname, "probe.sh"),
   });
 }

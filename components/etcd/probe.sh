@@ -2,11 +2,53 @@
 # shellcheck shell=bash
 # The script `testbed doctor` runs on an etcd-bearing host (etcdProbeScript in doctor.ts). The values come from the
 # program's header: url (etcd's metrics page), since (how far back to read logs), log_grep (the lines doctor reads,
-# filtered here so a week of journal stays small on the wire) and karmada (true on Karmada's host cluster).
+# filtered here so a week of journal stays small on the wire), karmada (true on Karmada's host cluster), and where
+# Karmada's etcd is: karmada_namespace, karmada_etcd_selector (its pods' label), karmada_cert_secret,
+# karmada_etcd_host and karmada_etcd_port (see karmadaEtcd in doctor.ts).
 # Sections start with `TESTBED section <name>`; what is missing is said on a `TESTBED unavailable <name>: <why>`
 # line, never by failing. The URL is not echoed back: a newline in it would forge a section line.
 
-# shellcheck disable=SC2154 # url, since, log_grep and karmada come from the program's header
+# Karmada's etcd serves /metrics only on its client URL, https with client-cert-auth (chart 1.13.0, etcd.yaml:87-98):
+# curl presents the chart's own certificate (the Secret the chart's pods mount), connects to the pod's IP and checks
+# the server certificate under a Service name its hosts cover (*.<namespace>.svc.cluster.local). The certificate and
+# key go to a private directory that is removed on return; none of them is printed.
+# shellcheck disable=SC2154 # the karmada_* values come from the program's header
+karmada_etcd_metrics() {
+  local certs pods name ip key
+  if ! command -v curl >/dev/null 2>&1; then
+    echo "TESTBED unavailable karmada-etcd-metrics: no curl on this host"
+    return 0
+  fi
+  pods=$(k3s kubectl -n "$karmada_namespace" get pods -l "$karmada_etcd_selector" \
+    -o jsonpath='{range .items[*]}{.metadata.name}{" "}{.status.podIP}{"\n"}{end}' 2>/dev/null || true)
+  if [ -z "$pods" ]; then
+    echo "TESTBED unavailable karmada-etcd-metrics: no pod labelled $karmada_etcd_selector in $karmada_namespace"
+    return 0
+  fi
+  certs=$(umask 077 && mktemp -d)
+  # shellcheck disable=SC2064 # the directory is known now, and must go whatever happens next
+  trap "rm -rf '$certs'; trap - RETURN" RETURN
+  for key in server-ca.crt karmada.crt karmada.key; do
+    if ! (umask 077 && k3s kubectl -n "$karmada_namespace" get secret "$karmada_cert_secret" \
+      -o jsonpath="{.data.${key//./\\.}}" 2>/dev/null | base64 -d >"$certs/$key" 2>/dev/null) || [ ! -s "$certs/$key" ]; then
+      echo "TESTBED unavailable karmada-etcd-metrics: no $key in Secret $karmada_namespace/$karmada_cert_secret"
+      return 0
+    fi
+  done
+  while read -r name ip; do
+    [ -n "$name" ] || continue
+    echo "TESTBED section karmada-etcd-metrics-$name"
+    if [ -z "$ip" ]; then
+      echo "TESTBED unavailable karmada-etcd-metrics-$name: the pod has no IP yet"
+      continue
+    fi
+    curl -fsS --max-time 10 --cacert "$certs/server-ca.crt" --cert "$certs/karmada.crt" --key "$certs/karmada.key" \
+      --resolve "$karmada_etcd_host:$karmada_etcd_port:$ip" --url "https://$karmada_etcd_host:$karmada_etcd_port/metrics" ||
+      echo "TESTBED unavailable karmada-etcd-metrics-$name: nothing answers at its client URL, or it refused the chart's certificate"
+  done <<<"$pods"
+}
+
+# shellcheck disable=SC2154 # the values come from the program's header
 step_create() {
   local pods p
   echo "TESTBED section metrics"
@@ -35,7 +77,9 @@ step_create() {
     else
       echo "TESTBED unavailable karmada-etcd: no etcd pod in karmada-system"
     fi
+    karmada_etcd_metrics
   else
     echo "TESTBED unavailable karmada-etcd: no k3s on this host"
+    echo "TESTBED unavailable karmada-etcd-metrics: no k3s on this host"
   fi
 }

@@ -5,8 +5,10 @@ import { CliError, EXIT, finish } from "../cli";
 export function register(program: Command): void {
   program
     .command("bench")
-    .description("benchmarks: the simulated testbed (parallel vs serial) and the storage checks; prints figures")
-    .option("--only <name>", "sim or storage")
+    .description(
+      "benchmarks: the simulated testbed (parallel vs serial), the storage checks, and the demo commands against a kube-apiserver; prints figures",
+    )
+    .option("--only <name>", "sim, storage or demo")
     .option("--json", "print all figures as one JSON object at the end")
     .action(async (opts: { only?: string; json?: boolean }) => {
       if (process.getuid?.() !== 0) throw new CliError("the benchmarks need root (the simulated testbed, strace)");
@@ -21,6 +23,11 @@ export function register(program: Command): void {
         // eslint-disable-next-line @typescript-eslint/no-require-imports
         const { benchStorage } = require("../bench/storage") as typeof import("../bench/storage");
         figures.storage = await benchStorage(log);
+      }
+      if (opts.only === undefined || opts.only === "demo") {
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const { benchDemo } = require("../bench/demo") as typeof import("../bench/demo");
+        figures.demo = await benchDemo(log);
       }
       if (opts.json) process.stdout.write(`${JSON.stringify(figures, null, 2)}\n`);
       finish(EXIT.ok);

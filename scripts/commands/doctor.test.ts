@@ -200,7 +200,39 @@ describe("testbed doctor", () => {
       unavailable: [
         "k3s-cp: metrics: nothing answers at http://127.0.0.1:2381/metrics (k3s on its default sqlite store has no etcd; or etcd is down)",
       ],
+      noMetrics: ["k3s-cp"],
     });
+  });
+
+  it("with --stack on the Karmada host, reads each Karmada etcd pod's page as its own member", () => {
+    const page = fs.readFileSync(path.join(fixtures, "etcd-3.4.23-metrics-healthy.txt"), "utf8");
+    const out = [
+      "TESTBED section metrics",
+      page,
+      "TESTBED section journal",
+      "TESTBED section karmada-etcd",
+      "TESTBED section karmada-etcd-metrics-etcd-0",
+      page,
+      "TESTBED section karmada-etcd-metrics-etcd-1",
+      "TESTBED unavailable karmada-etcd-metrics-etcd-1: the pod has no IP yet",
+      "",
+    ].join("\n");
+    const read = readProbe("karmada-host", out, "http://127.0.0.1:2381/metrics");
+    expect(read.pages.map((p) => p.source)).toEqual(["karmada-host", "karmada-host karmada etcd-0"]);
+    expect(read.noMetrics).toEqual([]);
+    expect(read.unavailable).toEqual(["karmada-host: karmada-etcd-metrics-etcd-1: the pod has no IP yet"]);
+    const report = examine(read.pages, read.logs, { warnMs: 50, failMs: 100 });
+    expect(report.members.map((m) => m.member)).toEqual(["karmada-host", "karmada-host karmada etcd-0"]);
+    // No Karmada page at all: that etcd's disk is named as not judged.
+    const none = readProbe(
+      "karmada-host",
+      out.replace(
+        /TESTBED section karmada-etcd-metrics-etcd-0\n[^]*?(?=TESTBED section karmada-etcd-metrics-etcd-1)/,
+        "",
+      ),
+      "u",
+    );
+    expect(none.noMetrics).toEqual(["karmada-host karmada etcd"]);
   });
 
   // Issue 10, item 7: a server that sends its headers and then stalls the body.

@@ -80,30 +80,50 @@ export async function readPage(source: string, timeoutS = PAGE_TIMEOUT_S): Promi
   }
 }
 
-/** What one host's probe output gives doctor: its metrics page, its logs, and what it could not read. */
+/** The probe's sections holding a Karmada etcd pod's metrics page are named this, then the pod's name. */
+const KARMADA_METRICS_SECTION = "karmada-etcd-metrics-";
+
+/**
+ * What one host's probe output gives doctor: its metrics pages (k3s' etcd, and on the Karmada host each Karmada
+ * etcd pod's), its logs, what it could not read, and which etcds had no metrics page (their disk is not judged).
+ */
 export function readProbe(
   host: string,
   stdout: string,
   metricsUrl: string,
-): { pages: { source: string; text: string }[]; logs: { source: string; text: string }[]; unavailable: string[] } {
+): {
+  pages: { source: string; text: string }[];
+  logs: { source: string; text: string }[];
+  unavailable: string[];
+  noMetrics: string[];
+} {
   const { sections, unavailable: missing } = parseProbeOutput(stdout);
   const lacks = (section: string) => missing.some((m) => m.startsWith(`${section}:`));
+  // A page curl gave up on half-way (it timed out, the connection broke) is not read: its cut series would only
+  // say "cannot judge", where the truth is that this host's metrics could not be read.
+  const k3sPages = sections.metrics?.trim() && !lacks("metrics") ? [{ source: host, text: sections.metrics }] : [];
+  const karmadaExpected = sections["karmada-etcd"] !== undefined;
+  const karmadaPages = Object.entries(sections)
+    .filter(([name, text]) => name.startsWith(KARMADA_METRICS_SECTION) && text.trim() !== "" && !lacks(name))
+    .map(([name, text]) => ({ source: `${host} karmada ${name.slice(KARMADA_METRICS_SECTION.length)}`, text }));
   return {
-    // A page curl gave up on half-way (it timed out, the connection broke) is not read: its cut series would only
-    // say "cannot judge", where the truth is that this host's metrics could not be read.
-    pages: sections.metrics?.trim() && !lacks("metrics") ? [{ source: host, text: sections.metrics }] : [],
+    pages: [...k3sPages, ...karmadaPages],
     logs: [
       ...(lacks("journal") ? [] : [{ source: `${host} k3s journal`, text: sections.journal ?? "" }]),
-      ...(sections["karmada-etcd"] !== undefined && !lacks("karmada-etcd")
+      ...(karmadaExpected && !lacks("karmada-etcd")
         ? [{ source: `${host} karmada etcd`, text: sections["karmada-etcd"] }]
         : []),
     ],
     unavailable: missing.map((m) => `${host}: ${m.replace("the metrics URL", metricsUrl)}`),
+    noMetrics: [
+      ...(k3sPages.length === 0 ? [host] : []),
+      ...(karmadaExpected && karmadaPages.length === 0 ? [`${host} karmada etcd`] : []),
+    ],
   };
 }
 
 /** What doctor reads over the stack's connections: each cluster server (the Karmada host is one). */
-async function probeStack(opts: StackOptions & { host?: string; since: string; metricsUrl: string }): Promise<{
+export async function probeStack(opts: StackOptions & { host?: string; since: string; metricsUrl: string }): Promise<{
   pages: { source: string; text: string }[];
   logs: { source: string; text: string }[];
   unavailable: string[];
@@ -140,7 +160,7 @@ async function probeStack(opts: StackOptions & { host?: string; since: string; m
       pages.push(...read.pages);
       logs.push(...read.logs);
       unavailable.push(...read.unavailable);
-      if (read.pages.length === 0) noMetrics.push(host);
+      noMetrics.push(...read.noMetrics);
     }),
   );
   return {

@@ -1,0 +1,207 @@
+/**
+ * The few Kubernetes API calls the demo commands (`backend`, `reset`) make, over Node's https with a kubeconfig's
+ * credentials. Not @kubernetes/client-node: its 1.x and 2.x releases are ESM-only, which this CommonJS project on
+ * Node 20 can load only through import(); it brings some thirty packages, and its generated PATCH calls need a
+ * middleware to send a merge patch. The commands need GET, a JSON merge patch, a server-side apply and a status
+ * write, on objects whose URLs they know; that is the code below. A kubeconfig holds credentials: no message here
+ * quotes it.
+ */
+import * as https from "node:https";
+import { parse } from "yaml";
+
+/** Bound on one request, connect to last byte: the Karmada API answers a GET in milliseconds when it is up. */
+export const REQUEST_TIMEOUT_MS = 10_000;
+/** The field manager the CLI's writes are recorded under (metadata.managedFields), apart from the program's. */
+export const FIELD_MANAGER = "testbed-cli";
+
+/** An API that could not be reached at all: no answer, refused, TLS failure. Names the host and port. */
+export class ApiUnreachable extends Error {
+  override name = "ApiUnreachable";
+  constructor(
+    readonly server: string,
+    readonly cause_: string,
+  ) {
+    super(`${server} does not answer: ${cause_}`);
+  }
+}
+
+/** A request the API answered with an error status. */
+export class ApiError extends Error {
+  override name = "ApiError";
+  constructor(
+    readonly status: number,
+    readonly reason: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface KubeTarget {
+  /** https://host:port as the kubeconfig names it. */
+  server: string;
+  /** host:port, for messages. */
+  hostPort: string;
+  ca?: string;
+  cert?: string;
+  key?: string;
+  token?: string;
+  insecure: boolean;
+}
+
+interface KubeconfigDoc {
+  clusters?: { name: string; cluster?: Record<string, unknown> }[];
+  users?: { name: string; user?: Record<string, unknown> }[];
+  contexts?: { name: string; context?: { cluster?: string; user?: string } }[];
+  "current-context"?: string;
+}
+
+const b64 = (v: unknown): string | undefined =>
+  typeof v === "string" && v !== "" ? Buffer.from(v, "base64").toString("utf8") : undefined;
+
+/**
+ * The server and credentials of a kubeconfig's context (its current context unless one is named). Only embedded
+ * data is read (`*-data`, `token`): the stack outputs carry the kubeconfig as text, with nothing on disk to point to.
+ */
+export function kubeTarget(text: string, what: string, context?: string): KubeTarget {
+  let doc: KubeconfigDoc;
+  try {
+    doc = parse(text) as KubeconfigDoc;
+  } catch {
+    throw new Error(`${what}: not valid YAML`);
+  }
+  if (doc === null || typeof doc !== "object") throw new Error(`${what}: not a kubeconfig`);
+  const name = context ?? doc["current-context"];
+  const ctx =
+    name !== undefined
+      ? doc.contexts?.find((c) => c.name === name)
+      : doc.contexts?.length === 1
+        ? doc.contexts[0]
+        : undefined;
+  if (ctx === undefined)
+    throw new Error(`${what}: no context ${name === undefined ? "selected" : JSON.stringify(name)}`);
+  const cluster = doc.clusters?.find((c) => c.name === ctx.context?.cluster)?.cluster;
+  const user = doc.users?.find((u) => u.name === ctx.context?.user)?.user ?? {};
+  const server = cluster?.server;
+  if (typeof server !== "string" || !URL.canParse(server))
+    throw new Error(`${what}: context ${JSON.stringify(ctx.name)} has no server URL`);
+  const url = new URL(server);
+  if (url.protocol !== "https:") throw new Error(`${what}: the server ${server} is not https://`);
+  return {
+    server: server.replace(/\/+$/, ""),
+    hostPort: `${url.hostname}:${url.port === "" ? "443" : url.port}`,
+    ca: b64(cluster?.["certificate-authority-data"]),
+    cert: b64(user["client-certificate-data"]),
+    key: b64(user["client-key-data"]),
+    token: typeof user.token === "string" && user.token !== "" ? user.token : undefined,
+    insecure: cluster?.["insecure-skip-tls-verify"] === true,
+  };
+}
+
+export type PatchType = "merge" | "apply";
+
+const CONTENT_TYPES: Record<PatchType, string> = {
+  merge: "application/merge-patch+json",
+  apply: "application/apply-patch+yaml",
+};
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type KubeObject = Record<string, any>;
+
+export interface KubeClient {
+  target: KubeTarget;
+  /** GET; undefined when the object does not exist (404). */
+  get(path: string): Promise<KubeObject | undefined>;
+  /** PATCH with a JSON merge patch (`merge`) or a forced server-side apply (`apply`), as FIELD_MANAGER. */
+  patch(path: string, body: unknown, type: PatchType): Promise<KubeObject>;
+  /** PUT (the status subresource, a replace). */
+  put(path: string, body: unknown): Promise<KubeObject>;
+  /** POST to a collection (create), as FIELD_MANAGER, with strict field validation as kubectl sends it. */
+  post(path: string, body: unknown): Promise<KubeObject>;
+  close(): void;
+}
+
+/** A client for a kubeconfig's target; every call is bounded by REQUEST_TIMEOUT_MS. */
+export function kubeClient(target: KubeTarget, timeoutMs = REQUEST_TIMEOUT_MS): KubeClient {
+  const agent = new https.Agent({
+    ca: target.ca,
+    cert: target.cert,
+    key: target.key,
+    rejectUnauthorized: !target.insecure,
+    keepAlive: true,
+  });
+  const request = (
+    method: string,
+    path: string,
+    body?: unknown,
+    contentType?: string,
+  ): Promise<KubeObject | undefined> =>
+    new Promise((resolve, reject) => {
+      const payload = body === undefined ? undefined : JSON.stringify(body);
+      const req = https.request(
+        `${target.server}${path}`,
+        {
+          method,
+          agent,
+          timeout: timeoutMs,
+          headers: {
+            Accept: "application/json",
+            ...(target.token === undefined ? {} : { Authorization: `Bearer ${target.token}` }),
+            ...(payload === undefined ? {} : { "Content-Type": contentType ?? "application/json" }),
+          },
+        },
+        (res) => {
+          let text = "";
+          res.setEncoding("utf8");
+          res.on("data", (d: string) => (text += d));
+          res.on("end", () => {
+            let parsed: KubeObject | undefined;
+            try {
+              parsed = JSON.parse(text) as KubeObject;
+            } catch {
+              parsed = undefined;
+            }
+            const status = res.statusCode ?? 0;
+            if (status >= 200 && status < 300 && parsed !== undefined) return resolve(parsed);
+            if (status === 404 && method === "GET") return resolve(undefined);
+            const message =
+              typeof parsed?.message === "string" ? parsed.message : `HTTP ${status}: ${text.slice(0, 200)}`;
+            reject(new ApiError(status, typeof parsed?.reason === "string" ? parsed.reason : "", message));
+          });
+          res.on("error", (err) => reject(new ApiUnreachable(target.hostPort, err.message)));
+        },
+      );
+      req.on("timeout", () => req.destroy(new Error(`no answer within ${timeoutMs / 1000} s`)));
+      req.on("error", (err: NodeJS.ErrnoException) =>
+        reject(
+          new ApiUnreachable(target.hostPort, err.code !== undefined ? `${err.code} ${err.message}` : err.message),
+        ),
+      );
+      req.end(payload);
+    });
+  return {
+    target,
+    get: (path) => request("GET", path),
+    patch: async (path, body, type) =>
+      (await request(
+        "PATCH",
+        `${path}?fieldManager=${FIELD_MANAGER}${type === "apply" ? "&force=true" : ""}`,
+        body,
+        CONTENT_TYPES[type],
+      )) as KubeObject,
+    put: async (path, body) => (await request("PUT", path, body)) as KubeObject,
+    post: async (path, body) =>
+      (await request("POST", `${path}?fieldManager=${FIELD_MANAGER}&fieldValidation=Strict`, body)) as KubeObject,
+    close: () => agent.destroy(),
+  };
+}
+
+/** The URL path of a namespaced or cluster-scoped object of a known resource. */
+export function objectPath(
+  o: { apiVersion: string; resource: string; namespace?: string; name: string },
+  sub?: string,
+): string {
+  const base = o.apiVersion.includes("/") ? `/apis/${o.apiVersion}` : `/api/${o.apiVersion}`;
+  const ns = o.namespace === undefined ? "" : `/namespaces/${encodeURIComponent(o.namespace)}`;
+  return `${base}${ns}/${o.resource}/${encodeURIComponent(o.name)}${sub === undefined ? "" : `/${sub}`}`;
+}
