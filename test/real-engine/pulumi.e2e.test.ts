@@ -231,6 +231,14 @@ describe.skipIf(skipped !== undefined)(
       simDown();
       forgetSimStack();
       console.log(`real-engine e2e wall times (s): ${JSON.stringify(wall)}`);
+      const changed = Object.entries(real.ops).map(([k, ops]) => [
+        k,
+        Object.entries(ops)
+          .filter(([, op]) => op !== "same")
+          .map(([n, op]) => `${n}:${op}`),
+      ]);
+      console.log(`real engine, steps run per scenario: ${JSON.stringify(Object.fromEntries(changed))}`);
+      console.log(`real engine, delete layers: ${JSON.stringify(real.layers)}`);
     }, 600_000);
 
     const noFileOfOurs = () => {
