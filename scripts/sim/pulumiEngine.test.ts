@@ -6,6 +6,7 @@ import { describe, expect, it } from "vitest";
 import { REPO } from "./hosts";
 import {
   type EngineEvent,
+  EventLogReader,
   KUBERNETES_SETTINGS,
   failure,
   prepareWorkspace,
@@ -142,5 +143,36 @@ describe("pulumiEngine", () => {
       ].join("\n"),
     );
     expect(failure({ stdout: "a\nb", stderr: "error: no stack" })).toBe("a\nb\nerror: no stack");
+  });
+
+  it("follows an event log as it is written: whole lines only, a character split between reads, debug events dropped", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "testbed-events-test-"));
+    try {
+      const file = path.join(dir, "events.jsonl");
+      const seen: number[] = [];
+      const log = new EventLogReader(file, (e) => seen.push(e.sequence));
+      log.read(); // not written yet
+      const info = JSON.stringify({
+        sequence: 1,
+        timestamp: 1,
+        diagnosticEvent: { message: "p99 0.3 ms \u00b5", severity: "info" },
+      });
+      const debug = JSON.stringify({
+        sequence: 2,
+        timestamp: 1,
+        diagnosticEvent: { message: "RegisterResource RPC finished: privateKey ...", severity: "debug" },
+      });
+      const bytes = Buffer.from(`${info}\n${debug}\n`, "utf8");
+      const cut = bytes.indexOf(Buffer.from("\u00b5", "utf8")) + 1; // inside the two bytes of the micro sign
+      fs.writeFileSync(file, bytes.subarray(0, cut));
+      log.read();
+      expect(seen).toEqual([]);
+      fs.appendFileSync(file, bytes.subarray(cut));
+      log.read();
+      expect(seen).toEqual([1]);
+      expect(log.events[0].diagnosticEvent?.message).toBe("p99 0.3 ms \u00b5");
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,5 +1,6 @@
 import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { StringDecoder } from "node:string_decoder";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -238,9 +239,11 @@ export class PulumiRunError extends Error {
  * pkg/backend/display/display.go, v3.248.0, lines 258-283). Debug diagnostics are dropped: they hold the SDK's
  * RPC traces, every input in clear, secrets included (the log is written in a private directory and removed).
  */
-class EventLogReader {
+export class EventLogReader {
   private offset = 0;
   private partial = "";
+  /** A read can end inside a character: the decoder keeps its first bytes for the next. */
+  private readonly decoder = new StringDecoder("utf8");
   readonly events: EngineEvent[] = [];
   constructor(
     readonly file: string,
@@ -256,7 +259,7 @@ class EventLogReader {
       const buf = Buffer.alloc(size - this.offset);
       fs.readSync(fd, buf, 0, buf.length, this.offset);
       this.offset = size;
-      const lines = (this.partial + buf.toString("utf8")).split("\n");
+      const lines = (this.partial + this.decoder.write(buf)).split("\n");
       this.partial = lines.pop() ?? "";
       for (const line of lines) {
         if (!line.trim()) continue;
