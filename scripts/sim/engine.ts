@@ -57,6 +57,8 @@ interface Applied {
   outputs?: { stdout: string; stderr: string };
   /** The steps this one depends on, as Pulumi's state keeps them: a delete waits for the deletes of its dependents. */
   dependsOn?: string[];
+  /** Its layer in `pulumi destroy`'s schedule (deleteLayers), from the graph of the run that last registered it. */
+  deleteLayer?: number;
 }
 
 /** A digest of a value, independent of key order (inputs hold the private key: only the digest is kept). */
@@ -78,6 +80,52 @@ export function simProgramConfig(config: Record<string, unknown>): Record<string
   const served = { ...config };
   for (const key of SIM_UNSERVED_SETTINGS) delete served[key];
   return served;
+}
+
+/** A resource as the deletes' schedule sees it: its parent and the resources it depends on, by URN. */
+export interface GraphNode {
+  urn: string;
+  custom: boolean;
+  parent?: string;
+  dependsOn: string[];
+}
+
+/**
+ * The layer of each resource (by index) in `pulumi destroy`'s schedule, as Pulumi v3.248.0 computes it
+ * (pkg/resource/deploy/step_generator.go, ScheduleDeletes, lines 2560-2609, over graph.DependenciesOf,
+ * pkg/resource/graph/dependency_graph.go, lines 206-251): a resource's layer is one more than the highest layer of
+ * what it depends on (its parent, its dependencies, and the children registered before it of a component it
+ * depends on), 0 with none. Deletes run layer by layer, highest first; a layer's deletes run together and the next
+ * layer starts only once all of them have ended (pkg/resource/deploy/deployment_executor.go, lines 498-551). So a
+ * step waits not only for its dependents' deletes but for every deeper layer: the Pi's `memory-cgroup` is undone
+ * after the nuc's `fsync-after`, which it has nothing to do with. `nodes` are in registration order.
+ */
+export function deleteLayers(nodes: GraphNode[]): number[] {
+  const index = new Map(nodes.map((n, i) => [n.urn, i]));
+  const layers: number[] = [];
+  const under = (i: number, ancestor: string): boolean => {
+    for (let p = nodes[i].parent; p !== undefined; p = nodes[index.get(p) ?? -1]?.parent)
+      if (p === ancestor) return true;
+    return false;
+  };
+  const layerOf = (i: number): number => {
+    if (layers[i] !== undefined) return layers[i];
+    const n = nodes[i];
+    const deps = new Set<number>();
+    // Only resources registered before this one count, as Pulumi walks back from it (no cycles).
+    const before = (u: string | undefined) => (u === undefined ? undefined : index.get(u));
+    const parent = before(n.parent);
+    if (parent !== undefined && parent < i) deps.add(parent);
+    for (const d of n.dependsOn) {
+      const j = before(d);
+      if (j === undefined || j >= i) continue;
+      deps.add(j);
+      if (!nodes[j].custom) for (let k = 0; k < i; k++) if (under(k, d)) deps.add(k);
+    }
+    layers[i] = deps.size === 0 ? 0 : 1 + Math.max(...[...deps].map(layerOf));
+    return layers[i];
+  };
+  return nodes.map((_, i) => layerOf(i));
 }
 
 /** When the "connection cut" fault strikes after a step started. */
@@ -194,6 +242,10 @@ export async function upInProcess(opts: UpOptions = {}): Promise<EngineResult> {
     registered.add(req.name);
     // Its dependencies as steps (one on a component stands for the steps inside it), kept for destroy's order.
     const dependsOn = planSteps(req.registered()).find((x) => x.name === req.name)?.dependsOn ?? [];
+    // Its layer in a destroy: this registration is in the list (its URN still empty), after all it depends on.
+    const graph = req.registered();
+    const self = graph.findIndex((r) => r.type === req.type && r.name === req.name);
+    const deleteLayer = deleteLayers(graph.slice(0, self + 1))[self];
     const { triggers, ...diffed } = req.rawInputs;
     const inputsDigest = digest(diffed);
     const triggersDigest = digest(triggers);
@@ -208,6 +260,7 @@ export async function upInProcess(opts: UpOptions = {}): Promise<EngineResult> {
             : "same";
     if (op === "same" && previous?.outputs) {
       previous.dependsOn = dependsOn;
+      previous.deleteLayer = deleteLayer;
       saveApplied(applied);
       const at = Date.now() - t0;
       steps.push({ name: req.name, host: hostOf(req.name), op, changed: false, detail: "", startMs: at, endMs: at });
@@ -282,6 +335,7 @@ export async function upInProcess(opts: UpOptions = {}): Promise<EngineResult> {
         triggers: triggersDigest,
         outputs: { stdout: result.stdout, stderr: result.stderr },
         dependsOn,
+        deleteLayer,
       };
       const i = applied.findIndex((a) => a.name === req.name);
       if (i >= 0) {
@@ -430,47 +484,43 @@ async function runDelete(
 }
 
 /**
- * Runs every applied step's delete as Pulumi destroys: a step's delete starts once the deletes of every step that
- * depends on it have finished, independent ones together. After a failure nothing new starts, the running deletes
- * finish, and the state keeps what was not deleted. (A state saved without dependencies is deleted newest first.)
+ * Runs every applied step's delete as `pulumi destroy` does: layer by layer (deleteLayers), highest first, a
+ * layer's deletes together, the next layer once they have all ended. After a failure no new layer starts, the
+ * running deletes finish, and the state keeps what was not deleted (Pulumi goes on with the deletes that do not
+ * depend on the failed one: stricter here, never less safe). A state saved before layers were recorded is deleted
+ * by its dependencies' layers (newest first, without them).
  */
 export async function destroy(onStep?: UpOptions["onStep"]): Promise<StepRun[]> {
   const applied = loadApplied();
-  const deps = new Map(applied.map((a, i) => [a.name, new Set(a.dependsOn ?? applied.slice(0, i).map((x) => x.name))]));
+  const deps = new Map(applied.map((a, i) => [a.name, a.dependsOn ?? applied.slice(0, i).map((x) => x.name)]));
+  const byName = new Map(applied.map((a) => [a.name, a]));
+  const layerOf = (a: Applied): number =>
+    a.deleteLayer ??
+    1 + Math.max(-1, ...(deps.get(a.name) ?? []).flatMap((d) => (byName.has(d) ? [layerOf(byName.get(d)!)] : [])));
+  const layers = [...new Set(applied.map(layerOf))].sort((x, y) => y - x);
   const sessions = new Sessions();
   const runs: StepRun[] = [];
   const left = new Set(applied.map((a) => a.name));
-  const running = new Set<string>();
   const t0 = Date.now();
   let failure: unknown;
   try {
-    await new Promise<void>((resolve) => {
-      const schedule = () => {
-        if (failure === undefined)
-          for (const a of applied) {
-            if (!left.has(a.name) || running.has(a.name)) continue;
-            // Still needed by a step not yet deleted?
-            if ([...left].some((other) => other !== a.name && deps.get(other)?.has(a.name))) continue;
-            running.add(a.name);
-            void deleteOne(a);
-          }
-        if (running.size === 0) resolve();
-      };
-      const deleteOne = async (a: Applied) => {
-        try {
-          const d = await runDelete(sessions, a, t0, onStep);
-          if (d) runs.push(d);
-          left.delete(a.name);
-          saveApplied(applied.filter((x) => left.has(x.name)));
-        } catch (err) {
-          failure ??= err;
-        } finally {
-          running.delete(a.name);
-          schedule();
-        }
-      };
-      schedule();
-    });
+    for (const layer of layers) {
+      await Promise.all(
+        applied
+          .filter((a) => layerOf(a) === layer)
+          .map(async (a) => {
+            try {
+              const d = await runDelete(sessions, a, t0, onStep);
+              if (d) runs.push(d);
+              left.delete(a.name);
+              saveApplied(applied.filter((x) => left.has(x.name)));
+            } catch (err) {
+              failure ??= err;
+            }
+          }),
+      );
+      if (failure !== undefined) break;
+    }
   } finally {
     await sessions.closeAll();
   }

@@ -1,9 +1,11 @@
 import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { StringDecoder } from "node:string_decoder";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { parse, stringify } from "yaml";
+import { type GraphNode, SIM_UNSERVED_SETTINGS } from "./engine";
 import { REPO, SIM_DIR } from "./hosts";
 
 /**
@@ -94,8 +96,19 @@ function isLink(p: string): boolean {
   }
 }
 
-/** Creates (or refreshes) `.sim/pulumi/` (or `root`): the backend, the passphrase, the generated project. */
-export function prepareWorkspace(root = PULUMI_DIR): void {
+/**
+ * The settings whose resources the real engine cannot provision here, as full config keys: those the sim leaves out
+ * (SIM_UNSERVED_SETTINGS: Karmada and vAccel need a Kubernetes API the sim's hosts do not serve), for which the real
+ * engine would also need pulumi-resource-kubernetes. It runs the sim stack without them; README.md, "The real
+ * Pulumi engine".
+ */
+export const KUBERNETES_SETTINGS: string[] = SIM_UNSERVED_SETTINGS.map((key) => `testbed:${key}`);
+
+/**
+ * Creates (or refreshes) `.sim/pulumi/` (or `root`): the backend, the passphrase, the generated project, whose stack
+ * file is `stackFile` (the sim stack unless told) without KUBERNETES_SETTINGS.
+ */
+export function prepareWorkspace(root = PULUMI_DIR, stackFile = SIM_STACK_FILE): void {
   const projectDir = path.join(root, "project");
   const passphrase = path.join(root, "passphrase");
   fs.mkdirSync(path.join(root, "state"), { recursive: true, mode: 0o700 });
@@ -114,7 +127,11 @@ export function prepareWorkspace(root = PULUMI_DIR): void {
   fs.writeFileSync(path.join(projectDir, "Pulumi.yaml"), stringify(project));
   // The sim stack's settings as tracked, with the salt `stack init` wrote into the copy before.
   const copy = path.join(projectDir, path.basename(SIM_STACK_FILE));
-  const stack = parse(fs.readFileSync(SIM_STACK_FILE, "utf8")) as Record<string, unknown>;
+  const stack = parse(fs.readFileSync(stackFile, "utf8")) as {
+    config?: Record<string, unknown>;
+    encryptionsalt?: unknown;
+  };
+  for (const key of KUBERNETES_SETTINGS) delete stack.config?.[key];
   if (fs.existsSync(copy)) {
     const salt = (parse(fs.readFileSync(copy, "utf8")) as Record<string, unknown> | null)?.encryptionsalt;
     if (salt) stack.encryptionsalt = salt;
@@ -143,15 +160,22 @@ export interface PulumiRun {
   stdout: string;
   stderr: string;
   wallMs: number;
+  /** The engine's events, when RunOptions.events asked for them. */
+  events?: EngineEvent[];
 }
 
 /** Runs the CLI in the generated project; each output line also goes to `onLine` as it comes. */
-export function runPulumi(cli: PulumiCli, args: string[], onLine?: (line: string) => void): Promise<PulumiRun> {
+export function runPulumi(
+  cli: PulumiCli,
+  args: string[],
+  onLine?: (line: string) => void,
+  env: NodeJS.ProcessEnv = {},
+): Promise<PulumiRun> {
   const start = Date.now();
   return new Promise((resolve, reject) => {
     const child = spawn(path.join(cli.binDir, "pulumi"), args, {
       cwd: PROJECT_DIR,
-      env: pulumiEnv(cli),
+      env: { ...pulumiEnv(cli), ...env },
       stdio: ["ignore", "pipe", "pipe"],
     });
     const out = { stdout: "", stderr: "" };
@@ -170,9 +194,89 @@ export function runPulumi(cli: PulumiCli, args: string[], onLine?: (line: string
   });
 }
 
-/** Selects the sim stack, creating it (passphrase secrets provider) the first time. */
-export async function selectSimStack(cli: PulumiCli): Promise<void> {
-  prepareWorkspace();
+/** Options of one run of the real engine. */
+export interface RunOptions {
+  /** The stack file whose settings the run uses (KUBERNETES_SETTINGS dropped). Defaults to stacks/Pulumi.sim.yaml. */
+  stack?: string;
+  /**
+   * Read the engine's events (`--event-log`): they come back in PulumiRun.events, and each goes to `onEvent` as it
+   * is written. Defaults to false.
+   */
+  events?: boolean;
+  onEvent?: (event: EngineEvent) => void;
+}
+
+/** A step's part of an engine event (sdk/go/common/apitype/events.go, StepEventMetadata, v3.248.0). */
+export interface StepEventMetadata {
+  op: string;
+  urn: string;
+  type: string;
+  diffs?: string[];
+}
+
+/** The parts of an engine event read here (sdk/go/common/apitype/events.go, EngineEvent, v3.248.0). */
+export interface EngineEvent {
+  sequence: number;
+  timestamp: number;
+  resourcePreEvent?: { metadata: StepEventMetadata };
+  resOutputsEvent?: { metadata: StepEventMetadata };
+  resOpFailedEvent?: { metadata: StepEventMetadata };
+  diagnosticEvent?: { urn?: string; message: string; severity: string };
+}
+
+/** A failed run of the CLI, with what it printed and its events. */
+export class PulumiRunError extends Error {
+  constructor(
+    message: string,
+    readonly run: PulumiRun,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Follows an event log as the CLI writes it (one JSON object a line, written as each event happens:
+ * pkg/backend/display/display.go, v3.248.0, lines 258-283). Debug diagnostics are dropped: they hold the SDK's
+ * RPC traces, every input in clear, secrets included (the log is written in a private directory and removed).
+ */
+export class EventLogReader {
+  private offset = 0;
+  private partial = "";
+  /** A read can end inside a character: the decoder keeps its first bytes for the next. */
+  private readonly decoder = new StringDecoder("utf8");
+  readonly events: EngineEvent[] = [];
+  constructor(
+    readonly file: string,
+    private readonly onEvent?: (e: EngineEvent) => void,
+  ) {}
+
+  read(): void {
+    if (!fs.existsSync(this.file)) return;
+    const fd = fs.openSync(this.file, "r");
+    try {
+      const size = fs.fstatSync(fd).size;
+      if (size <= this.offset) return;
+      const buf = Buffer.alloc(size - this.offset);
+      fs.readSync(fd, buf, 0, buf.length, this.offset);
+      this.offset = size;
+      const lines = (this.partial + this.decoder.write(buf)).split("\n");
+      this.partial = lines.pop() ?? "";
+      for (const line of lines) {
+        if (!line.trim()) continue;
+        const e = JSON.parse(line) as EngineEvent;
+        if (e.diagnosticEvent?.severity === "debug") continue;
+        this.events.push(e);
+        this.onEvent?.(e);
+      }
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+}
+
+/** Selects the sim stack, creating it (passphrase secrets provider) the first time; its settings from `stack`. */
+export async function selectSimStack(cli: PulumiCli, opts: RunOptions = {}): Promise<void> {
+  prepareWorkspace(PULUMI_DIR, opts.stack);
   const select = await runPulumi(cli, ["stack", "select", SIM_STACK_NAME, "--non-interactive"]);
   if (select.status === 0) return;
   const init = await runPulumi(cli, [
@@ -196,23 +300,87 @@ export function simStackHasResources(): boolean {
   return (state.checkpoint?.latest?.resources ?? []).some((r) => r.type === "command:remote:Command");
 }
 
-async function operation(cli: PulumiCli, args: string[], onLine?: (line: string) => void): Promise<PulumiRun> {
-  await selectSimStack(cli);
-  const r = await runPulumi(cli, [...args, "--stack", SIM_STACK_NAME, "--non-interactive"], onLine);
-  if (r.status !== 0) {
-    const tail = (r.stdout + r.stderr).trim().split("\n").slice(-30).join("\n");
-    throw new Error(`pulumi ${args[0]} failed (exit ${r.status}):\n${tail}`);
+async function operation(
+  cli: PulumiCli,
+  args: string[],
+  onLine?: (line: string) => void,
+  opts: RunOptions = {},
+): Promise<PulumiRun> {
+  await selectSimStack(cli, opts);
+  const logDir = opts.events || opts.onEvent ? fs.mkdtempSync(path.join(os.tmpdir(), "testbed-events-")) : undefined;
+  const log = logDir === undefined ? undefined : new EventLogReader(path.join(logDir, "events.jsonl"), opts.onEvent);
+  const timer = log === undefined ? undefined : setInterval(() => log.read(), 100);
+  let r: PulumiRun;
+  try {
+    r = await runPulumi(
+      cli,
+      [...args, ...(log ? ["--event-log", log.file] : []), "--stack", SIM_STACK_NAME, "--non-interactive"],
+      onLine,
+      // `--event-log` exists only with debug commands on (pkg/cmd/pulumi/operations/up.go, v3.248.0, line 909).
+      log ? { PULUMI_DEBUG_COMMANDS: "true" } : {},
+    );
+    log?.read();
+  } finally {
+    clearInterval(timer);
+    if (logDir !== undefined) fs.rmSync(logDir, { recursive: true, force: true });
   }
+  if (log) r.events = log.events;
+  if (r.status !== 0) throw new PulumiRunError(`pulumi ${args[0]} failed (exit ${r.status}):\n${failure(r)}`, r);
   return r;
 }
 
-export const preview = (cli: PulumiCli, onLine?: (line: string) => void, extra: string[] = ["--diff"]) =>
-  operation(cli, ["preview", ...extra], onLine);
+/**
+ * Why a run failed, as the CLI printed it: its `Diagnostics:` section (each failed step's error under the step's
+ * name), and stderr; the last 30 lines of its output when it printed no such section.
+ */
+export function failure(r: Pick<PulumiRun, "stdout" | "stderr">): string {
+  const m = /^Diagnostics:\n([\s\S]*?)(?=^\S|(?![\s\S]))/m.exec(r.stdout);
+  const text = m ? `Diagnostics:\n${m[1].trimEnd()}\n${r.stderr.trim()}` : `${r.stdout}\n${r.stderr}`;
+  return text.trim().split("\n").slice(-30).join("\n");
+}
+
+/** What the engine did with one step in a run, from its events, in the order the steps began. */
+export interface StepSpan {
+  name: string;
+  /** As the mock-runtime engine says it (StepOp): a replacement's three steps are one `replace`. */
+  op: string;
+  /** Sequence numbers of its first event and of its last (its outputs, or its failure). */
+  start: number;
+  end?: number;
+  failed: boolean;
+}
+
+/** The steps (`command:remote:Command`) of a run's events: each step's operation and when it began and ended. */
+export function stepSpans(events: EngineEvent[]): StepSpan[] {
+  const spans = new Map<string, StepSpan>();
+  const opOf = (op: string) => (["replace", "create-replacement", "delete-replaced"].includes(op) ? "replace" : op);
+  for (const e of events) {
+    const kind = e.resourcePreEvent ? "pre" : e.resOutputsEvent ? "done" : e.resOpFailedEvent ? "failed" : undefined;
+    const meta = (e.resourcePreEvent ?? e.resOutputsEvent ?? e.resOpFailedEvent)?.metadata;
+    if (kind === undefined || meta === undefined || meta.type !== "command:remote:Command") continue;
+    const name = meta.urn.slice(meta.urn.lastIndexOf("::") + 2);
+    let span = spans.get(name);
+    if (span === undefined) {
+      span = { name, op: opOf(meta.op), start: e.sequence, failed: false };
+      spans.set(name, span);
+    }
+    if (kind !== "pre") span.end = e.sequence;
+    if (kind === "failed") span.failed = true;
+  }
+  return [...spans.values()];
+}
+
+export const preview = (
+  cli: PulumiCli,
+  onLine?: (line: string) => void,
+  extra: string[] = ["--diff"],
+  opts: RunOptions = {},
+) => operation(cli, ["preview", ...extra], onLine, opts);
 /** `pulumi up`; `--expect-no-changes` in `extra` makes it fail when any step would run. */
-export const up = (cli: PulumiCli, onLine?: (line: string) => void, extra: string[] = []) =>
-  operation(cli, ["up", "--yes", "--skip-preview", ...extra], onLine);
-export const destroy = (cli: PulumiCli, onLine?: (line: string) => void) =>
-  operation(cli, ["destroy", "--yes", "--skip-preview"], onLine);
+export const up = (cli: PulumiCli, onLine?: (line: string) => void, extra: string[] = [], opts: RunOptions = {}) =>
+  operation(cli, ["up", "--yes", "--skip-preview", ...extra], onLine, opts);
+export const destroy = (cli: PulumiCli, onLine?: (line: string) => void, extra: string[] = [], opts: RunOptions = {}) =>
+  operation(cli, ["destroy", "--yes", "--skip-preview", ...extra], onLine, opts);
 
 /** The stack's outputs, secrets masked as Pulumi shows them. */
 export async function stackOutputs(cli: PulumiCli): Promise<Record<string, unknown>> {
@@ -220,6 +388,46 @@ export async function stackOutputs(cli: PulumiCli): Promise<Record<string, unkno
   const r = await runPulumi(cli, ["stack", "output", "--json", "--stack", SIM_STACK_NAME]);
   if (r.status !== 0) throw new Error(`pulumi stack output failed: ${r.stderr.trim()}`);
   return JSON.parse(r.stdout) as Record<string, unknown>;
+}
+
+/** A resource of the stack's state (`pulumi stack export`, apitype.ResourceV3), the parts its graph is made of. */
+interface StateResource {
+  urn: string;
+  type: string;
+  custom: boolean;
+  parent?: string;
+  dependencies?: string[];
+  propertyDependencies?: Record<string, string[]>;
+  provider?: string;
+  deletedWith?: string;
+}
+
+/**
+ * The stack's resources as Pulumi's dependency graph sees them (pkg/resource/graph/dependency_graph.go,
+ * DependenciesOf, v3.248.0): parent, dependencies, property dependencies, provider, deletedWith. In state order,
+ * as deleteLayers wants them; `name` is the last part of the URN.
+ */
+export async function stateGraph(
+  cli: PulumiCli,
+  opts: RunOptions = {},
+): Promise<(GraphNode & { name: string; type: string })[]> {
+  await selectSimStack(cli, opts);
+  const r = await runPulumi(cli, ["stack", "export", "--stack", SIM_STACK_NAME]);
+  if (r.status !== 0) throw new Error(`pulumi stack export failed: ${r.stderr.trim()}`);
+  const resources = (JSON.parse(r.stdout) as { deployment: { resources?: StateResource[] } }).deployment.resources;
+  return (resources ?? []).map((res) => ({
+    urn: res.urn,
+    name: res.urn.slice(res.urn.lastIndexOf("::") + 2),
+    type: res.type,
+    custom: res.custom,
+    parent: res.parent,
+    dependsOn: [
+      ...(res.dependencies ?? []),
+      ...Object.values(res.propertyDependencies ?? {}).flat(),
+      ...(res.provider ? [res.provider.slice(0, res.provider.lastIndexOf("::"))] : []),
+      ...(res.deletedWith ? [res.deletedWith] : []),
+    ],
+  }));
 }
 
 /** Removes the real engine's state and generated project (the passphrase file too): `sim down` calls it. */
