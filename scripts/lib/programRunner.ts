@@ -62,6 +62,11 @@ export interface ProgramRunResult {
   resources: RecordedResource[];
   /** Stack outputs, with every secret one replaced by SECRET_MASK (as `pulumi stack output` shows them). */
   outputs: Record<string, unknown>;
+  /**
+   * The same outputs with the secrets in clear (as `pulumi stack output --show-secrets` gives them): for the sim's
+   * saved outputs file only (0600), never to be printed.
+   */
+  outputsWithSecrets: Record<string, unknown>;
 }
 
 export function isSecretValue(v: unknown): v is { value: unknown } {
@@ -256,16 +261,18 @@ export async function runProgram(opts: ProgramRunOptions): Promise<ProgramRunRes
         Promise.all(
           Object.entries(returned).map(async ([k, v]) => {
             const secret = await pulumi.isSecret(pulumi.output(v));
-            return [k, secret ? SECRET_MASK : await resolve(v)] as const;
+            const value = await resolve(v);
+            return [k, secret ? SECRET_MASK : value, value] as const;
           }),
         ),
         failed,
       ]);
-      const outputs = Object.fromEntries(entries);
+      const outputs = Object.fromEntries((entries ?? []).map(([k, shown]) => [k, shown]));
+      const outputsWithSecrets = Object.fromEntries((entries ?? []).map(([k, , value]) => [k, value]));
       await Promise.race([waitForRPCs(), failed]);
       if (firstError !== undefined) throw firstError;
       process.off("unhandledRejection", onRejection);
-      return { resources, outputs: (outputs ?? {}) as Record<string, unknown> };
+      return { resources, outputs, outputsWithSecrets };
     } catch (err) {
       await drained();
       throw firstError ?? err;

@@ -132,6 +132,8 @@ export function deleteLayers(nodes: GraphNode[]): number[] {
 export const CUT_AFTER_MS = 300;
 
 export const STATE_FILE = path.join(SIM_DIR, "engine-state.json");
+/** The stack outputs of the last up, secrets in clear (0600): scripts/lib/stackOutputs.ts SIM_OUTPUTS_FILE. */
+export const SIM_OUTPUTS_FILE = path.join(SIM_DIR, "outputs.json");
 
 /** A step failed on its host: the message names the step, the host and what the script said. */
 export class StepError extends Error {
@@ -355,7 +357,7 @@ export async function upInProcess(opts: UpOptions = {}): Promise<EngineResult> {
   };
   try {
     const config = simProgramConfig(readStackConfig(opts.stack ?? SIM_STACK));
-    const { resources, outputs } = await runProgram({
+    const { resources, outputs, outputsWithSecrets } = await runProgram({
       stack: "sim",
       config,
       projectDir: REPO,
@@ -370,6 +372,9 @@ export async function upInProcess(opts: UpOptions = {}): Promise<EngineResult> {
       if (gone.includes(old)) applied.splice(applied.indexOf(old), 1);
       saveApplied(applied);
     }
+    // What `pulumi stack output --show-secrets` would give, for the CLI's `--stack sim` (scripts/lib/stackOutputs.ts).
+    fs.writeFileSync(SIM_OUTPUTS_FILE, JSON.stringify(outputsWithSecrets), { mode: 0o600 });
+    fs.chmodSync(SIM_OUTPUTS_FILE, 0o600);
     return { steps, outputs, resources, wallMs: Date.now() - t0, sessionsPerHost: { ...sessions.opened } };
   } finally {
     await sessions.closeAll();
@@ -526,5 +531,6 @@ export async function destroy(onStep?: UpOptions["onStep"]): Promise<StepRun[]> 
   }
   if (failure !== undefined) throw failure;
   fs.rmSync(STATE_FILE, { force: true });
+  fs.rmSync(SIM_OUTPUTS_FILE, { force: true });
   return runs;
 }

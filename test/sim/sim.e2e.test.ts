@@ -5,7 +5,8 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SECRET_MASK } from "../../scripts/lib/programRunner";
 import { gate } from "../../components/disk/gate";
-import { SIM_UNSERVED_SETTINGS, destroy, up } from "../../scripts/sim/engine";
+import { SIM_OUTPUTS_FILE, SIM_UNSERVED_SETTINGS, destroy, up } from "../../scripts/sim/engine";
+import { SIM_OUTPUTS_FILE as CLI_SIM_OUTPUTS_FILE, simStackOutputs } from "../../scripts/lib/stackOutputs";
 import { etcdLog, startEtcd, stopEtcd } from "./etcdProof";
 import { overlaySnapshot, simAvailable, simStackWith } from "./helpers";
 import {
@@ -115,6 +116,14 @@ describe.runIf(simAvailable())("the simulated testbed, end to end", () => {
       for (const gate of gates) expect(start(server)).toBeGreaterThanOrEqual(end(gate));
     expect(start("pi/k3s-agent")).toBeGreaterThanOrEqual(end("k3s-cp/k3s-credentials"));
     expect(r.outputs.kubeconfigs).toBe(SECRET_MASK);
+    // Saved for the CLI's --stack sim as `pulumi stack output --show-secrets` gives them: secrets in clear, 0600.
+    const saved = JSON.parse(fs.readFileSync(SIM_OUTPUTS_FILE, "utf8")) as Record<string, unknown>;
+    expect((fs.statSync(SIM_OUTPUTS_FILE).mode & 0o777).toString(8)).toBe("600");
+    expect(Object.keys(saved).sort()).toEqual(Object.keys(r.outputs).sort());
+    expect(JSON.stringify(saved.kubeconfigs)).toContain("apiVersion");
+    expect(saved.vmAddresses).toEqual(r.outputs.vmAddresses);
+    expect(CLI_SIM_OUTPUTS_FILE).toBe(SIM_OUTPUTS_FILE);
+    expect(await simStackOutputs()).toEqual(saved);
     expect(Object.values(r.outputs.diskGates as Record<string, string>).every((g) => /^(pass|warn):/.test(g))).toBe(
       true,
     );
@@ -344,6 +353,7 @@ describe.runIf(simAvailable())("the simulated testbed, end to end", () => {
       "restored on default: atime(default) recordsize(default)",
     );
     expect(loadState().hosts.map((h) => h.name)).toEqual(["nuc", "pi", "jetson"]);
+    expect(fs.existsSync(SIM_OUTPUTS_FILE)).toBe(false); // the outputs (secrets in clear) go with the state
     for (const h of loadState().hosts)
       expect([h.name, overlayFiles(h.name).filter((f) => !baseline[h.name].includes(f))]).toEqual([h.name, []]);
   });
