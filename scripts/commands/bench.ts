@@ -8,7 +8,7 @@ export function register(program: Command): void {
     .description(
       "benchmarks: the simulated testbed (parallel vs serial), the storage checks, and the demo commands against a kube-apiserver; prints figures",
     )
-    .option("--only <name>", "sim, storage or demo")
+    .option("--only <name>", "sim, real-engine, storage or demo")
     .option("--json", "print all figures as one JSON object at the end")
     .action(async (opts: { only?: string; json?: boolean }) => {
       if (process.getuid?.() !== 0) throw new CliError("the benchmarks need root (the simulated testbed, strace)");
@@ -18,6 +18,11 @@ export function register(program: Command): void {
         // eslint-disable-next-line @typescript-eslint/no-require-imports
         const { benchSim } = require("../bench/sim") as typeof import("../bench/sim");
         figures.sim = await benchSim(log);
+      }
+      if (opts.only === undefined || opts.only === "real-engine") {
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const { benchRealEngine } = require("../bench/realEngine") as typeof import("../bench/realEngine");
+        figures.realEngine = await benchRealEngine(log);
       }
       if (opts.only === undefined || opts.only === "storage") {
         // eslint-disable-next-line @typescript-eslint/no-require-imports

@@ -48,7 +48,7 @@ export interface SimHost {
   hostKey?: string;
 }
 
-interface SimState {
+export interface SimState {
   hosts: SimHost[];
 }
 
@@ -56,9 +56,15 @@ export function loadState(): SimState {
   return fs.existsSync(STATE) ? (JSON.parse(fs.readFileSync(STATE, "utf8")) as SimState) : { hosts: [] };
 }
 
-function saveState(state: SimState): void {
-  fs.mkdirSync(SIM_DIR, { recursive: true });
-  fs.writeFileSync(STATE, JSON.stringify(state, null, 2));
+/**
+ * Written whole or not at all (a new file renamed over the old): readers take no lock (the Incus double's `list`
+ * while another VM launches, loadState), and a file truncated by writeFileSync was read as empty JSON mid-launch.
+ */
+export function saveState(state: SimState, file = STATE): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, JSON.stringify(state, null, 2));
+  fs.renameSync(tmp, file);
 }
 
 function sh(script: string, opts: { allowFail?: boolean } = {}): string {
