@@ -2,6 +2,42 @@ import * as fs from "node:fs";
 import type { Command } from "commander";
 import { CliError, EXIT, finish } from "../cli";
 
+export interface EngineChoice {
+  asked: "auto" | "mock" | "pulumi";
+  /** The mock-runtime engine's state exists (it provisioned the sim hosts). */
+  mockState: boolean;
+  /** The real engine's stack has resources (it provisioned the sim hosts). */
+  realState: boolean;
+  /** Whether the real engine is available, and if not why (findPulumi). */
+  real: () => { cli: unknown } | { missing: string };
+  /** --serial or --rerun: options only the mock-runtime engine has. */
+  mockOnly: boolean;
+}
+
+/**
+ * Which engine `sim up` runs (README.md, "The real Pulumi engine"). auto: the one whose state the sim hosts carry
+ * (the other cannot take them over); else the real engine where it is available (it is what users run; the bench
+ * has it at 1.5x the mock engine's wall time, seconds on this stack), unless an option only the mock engine has is
+ * asked for; else the mock engine, saying why.
+ */
+export function chooseEngine(c: EngineChoice): { engine: "mock" | "pulumi"; why: string } | { error: string } {
+  const owner = c.mockState ? "mock" : c.realState ? "pulumi" : undefined;
+  const name = { mock: "the mock-runtime engine", pulumi: "the real Pulumi engine" };
+  if (c.asked !== "auto") {
+    if (owner !== undefined && owner !== c.asked)
+      return { error: `the sim hosts were provisioned by ${name[owner]}: sim down first` };
+    if (c.asked === "pulumi" && c.mockOnly) return { error: "--serial and --rerun are options of the mock engine" };
+    return { engine: c.asked, why: `${name[c.asked]} (--engine ${c.asked})` };
+  }
+  if (owner === "pulumi" && c.mockOnly)
+    return { error: "--serial and --rerun are options of the mock engine, and the real one provisioned these hosts" };
+  if (owner !== undefined) return { engine: owner, why: `${name[owner]}, which provisioned these sim hosts` };
+  if (c.mockOnly) return { engine: "mock", why: `${name.mock} (--serial and --rerun are its options)` };
+  const found = c.real();
+  if ("cli" in found) return { engine: "pulumi", why: `${name.pulumi} (--engine mock for the other)` };
+  return { engine: "mock", why: `${name.mock}: the real one is not available here: ${found.missing}` };
+}
+
 /**
  * `testbed sim ...`: the simulated testbed (scripts/sim). It is a development tool: it needs root, iproute2,
  * openssh-server, zfs-fuse (scripts/setup-sim-host.sh installs them), and it is not shipped to real hosts.
@@ -34,19 +70,24 @@ export function register(program: Command): void {
     .option("--rerun", "run every step again, even those whose inputs are unchanged (each must report unchanged)")
     .option(
       "--engine <engine>",
-      "mock: this project's engine under Pulumi's mock runtime; pulumi: the real `pulumi up` (scripts/setup-pulumi.sh)",
-      "mock",
+      "auto: the engine that made the sim hosts' state, else the real one where scripts/setup-pulumi.sh made it available, else mock; " +
+        "mock: this project's engine under Pulumi's mock runtime; pulumi: the real `pulumi up`",
+      "auto",
     )
     .action(async (opts: { hostsOnly?: boolean; serial?: boolean; rerun?: boolean; engine: string }) => {
       requireRoot();
-      if (opts.engine !== "mock" && opts.engine !== "pulumi")
-        throw new CliError(`--engine ${opts.engine}: must be mock or pulumi`);
-      const real = opts.engine === "pulumi" ? pulumiCli() : undefined;
-      const other = real ? fs.existsSync(engine().STATE_FILE) : pulumiEngine().simStackHasResources();
-      if (other)
-        throw new CliError(
-          `the sim hosts were provisioned by the ${real ? "mock-runtime" : "real Pulumi"} engine: sim down first`,
-        );
+      if (!["auto", "mock", "pulumi"].includes(opts.engine))
+        throw new CliError(`--engine ${opts.engine}: must be auto, mock or pulumi`);
+      const choice = chooseEngine({
+        asked: opts.engine as EngineChoice["asked"],
+        mockState: fs.existsSync(engine().STATE_FILE),
+        realState: pulumiEngine().simStackHasResources(),
+        real: () => pulumiEngine().findPulumi(),
+        mockOnly: Boolean(opts.serial || opts.rerun),
+      });
+      if ("error" in choice) throw new CliError(choice.error);
+      process.stderr.write(`sim: ${choice.why}\n`);
+      const real = choice.engine === "pulumi" ? pulumiCli() : undefined;
       const h = hosts();
       const running = (await h.simStatus()).filter((x) => x.kind === "machine");
       if (running.length === 0 || running.some((x) => !x.answersSsh)) {
