@@ -21,6 +21,17 @@ export default defineConfig({
         test: {
           name: "e2e",
           include: ["components/**/*.e2e.test.ts", "scripts/**/*.e2e.test.ts", "test/**/*.e2e.test.ts"],
+          exclude: [...configDefaults.exclude, "test/real-engine/**"],
+          fileParallelism: false,
+        },
+      },
+      {
+        // The real Pulumi engine on the simulated testbed (about 2 minutes): `npm run test:real-engine`, after
+        // `npm test` and never beside it (the same sim hosts), so `npm test` stays well under 10 minutes.
+        extends: true,
+        test: {
+          name: "real-engine",
+          include: ["test/real-engine/**/*.e2e.test.ts"],
           fileParallelism: false,
         },
       },
