@@ -6,7 +6,7 @@ import {
   memberSideObjects,
   secretOwnerPatch,
 } from "./join";
-import { karmadaSchemaErrors, schemaErrors } from "./testSchemas";
+import { karmadaSchemaErrors, schemaErrors } from "../../test/harness/karmadaSchemas";
 
 const b64 = (s: string) => Buffer.from(s).toString("base64");
 const cp = {

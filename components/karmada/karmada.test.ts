@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { type MockedResource, isSecret, setupMocks, unwrap } from "../../test/harness/mocks";
 import { karmadaSchema } from "../spec/schema";
 import { Karmada } from "./karmada";
-import { chartValues, undeclaredValues } from "./testSchemas";
+import { chartValues, undeclaredValues } from "../../test/harness/karmadaSchemas";
 
 const chartKubeconfig = `apiVersion: v1
 kind: Config

@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { type MockedResource, setupMocks, unwrap } from "../../test/harness/mocks";
 import { isSecretValue } from "../../scripts/lib/programRunner";
 import { CLUSTER_READY_TIMEOUT_S, KarmadaMember, TOKEN_TIMEOUT_S } from "./member";
-import { karmadaSchemaErrors, schemaErrors } from "./testSchemas";
+import { karmadaSchemaErrors, schemaErrors } from "../../test/harness/karmadaSchemas";
 
 const b64 = (s: string) => Buffer.from(s).toString("base64");
 const memberKubeconfig = `apiVersion: v1

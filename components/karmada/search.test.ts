@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { resourceRegistry } from "./search";
-import { karmadaSchemaErrors } from "./testSchemas";
+import { karmadaSchemaErrors } from "../../test/harness/karmadaSchemas";
 
 describe("resourceRegistry", () => {
   it("is valid against Karmada v1.13.0's search API", () => {

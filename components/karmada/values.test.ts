@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { CHART_CERT_HOSTS, chartEtcdPath, etcdPathError, karmadaHelmValues } from "./values";
-import { chartValues, undeclaredValues } from "./testSchemas";
+import { chartValues, undeclaredValues } from "../../test/harness/karmadaSchemas";
 import { DEFAULT_KARMADA_ETCD_PATH } from "../spec/schema";
 
 const args = { hostAddress: "198.18.0.20", apiNodePort: 32644 };

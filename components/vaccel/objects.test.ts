@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { BACKEND_HASH_ANNOTATION, pipelineObjects } from "./objects";
 import { backendConfigData, backendConfigHash } from "./backend";
-import { coreSchemaErrors, karmadaSchemaErrors, schemaErrors } from "../karmada/testSchemas";
+import { coreSchemaErrors, karmadaSchemaErrors, schemaErrors } from "../../test/harness/karmadaSchemas";
 
 const args = {
   member: "edge",

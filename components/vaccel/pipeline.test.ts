@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { beforeAll, describe, expect, it } from "vitest";
 import { type MockedResource, setupMocks, unwrap } from "../../test/harness/mocks";
 import { vaccelSchema } from "../spec/schema";
-import { schemaErrors } from "../karmada/testSchemas";
+import { schemaErrors } from "../../test/harness/karmadaSchemas";
 import { PIPELINE_READY_TIMEOUT_S, VaccelPipeline } from "./pipeline";
 import { pipelineObjects } from "./objects";
 

@@ -1,5 +1,5 @@
 /**
- * Test helper: validates objects against Karmada v1.13.0's own schemas (fixtures/README.md) and Kubernetes'
+ * Test helper: validates objects against Karmada v1.13.0's own schemas (components/karmada/fixtures/README.md) and Kubernetes'
  * OpenAPI (the kubernetes-models package), and Helm values against the chart's values.yaml. Imported by tests only.
  */
 import { readFileSync } from "node:fs";
@@ -9,7 +9,7 @@ import addFormats from "ajv-formats";
 /* eslint-disable @typescript-eslint/no-explicit-any -- objects under test are arbitrary JSON */
 import { parse } from "yaml";
 
-const FIXTURES = join(__dirname, "fixtures");
+const FIXTURES = join(__dirname, "../../components/karmada/fixtures");
 
 /**
  * The API server drops fields a structural schema does not declare (CRDs prune them) or rejects them (strict field
