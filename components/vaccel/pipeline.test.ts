@@ -68,6 +68,20 @@ describe("VaccelPipeline", () => {
       });
   });
 
+  it("forces its apply over what backend and reset last wrote: every object carries pulumi.com/patchForce", () => {
+    for (const name of ["namespace", "backend", "agent-service", "policy", "agent", "app"])
+      expect([
+        name,
+        (inputs(`vaccel-${name}`).metadata as { annotations: Record<string, string> }).annotations,
+      ]).toEqual([name, expect.objectContaining({ "pulumi.com/patchForce": "true" })]);
+    // The builders stay as the API is to hold them: reset compares them with the live objects.
+    const p = pipelineObjects({ member: "edge", ...spec });
+    for (const o of Object.values(p))
+      expect((o.metadata as { annotations?: Record<string, string> }).annotations ?? {}).not.toHaveProperty(
+        "pulumi.com/patchForce",
+      );
+  });
+
   it("has the six objects of the pipeline, all Kubernetes objects", () => {
     const objects = created.filter((r) => r.name.startsWith("vaccel-"));
     expect(objects).toHaveLength(6);

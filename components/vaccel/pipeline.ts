@@ -16,6 +16,22 @@ import { pipelineObjects } from "./objects";
 
 export { PIPELINE_READY_TIMEOUT_S } from "./timeouts";
 
+/**
+ * `testbed backend` and `testbed reset` write these objects too (field manager testbed-cli, merge patches), and
+ * pulumi-kubernetes' server-side apply does not force conflicts by default (provider/pkg/await/await.go, patchForce,
+ * at the provider module's v4.0.0-20260115033456-f47bc2d6f199: forced only by this annotation, the
+ * PULUMI_K8S_ENABLE_PATCH_FORCE variable, or on preview), so the next `pulumi up` that changes a field the CLI last
+ * wrote (the backend ConfigMap's data, the app's hash annotation) would fail with a field-manager conflict. The stack
+ * declares the demo's start state, as `reset` restores it: its apply wins.
+ */
+export const PATCH_FORCE_ANNOTATION = { "pulumi.com/patchForce": "true" } as const;
+
+/** An object of pipelineObjects with PATCH_FORCE_ANNOTATION added to its own annotations. */
+function forced<T extends { metadata?: object }>(o: T): T {
+  const metadata = (o.metadata ?? {}) as { annotations?: Record<string, string> };
+  return { ...o, metadata: { ...metadata, annotations: { ...metadata.annotations, ...PATCH_FORCE_ANNOTATION } } };
+}
+
 export interface VaccelPipelineArgs {
   /** testbed:vaccel; each Deployment waits spec.readySeconds (its default: PIPELINE_READY_TIMEOUT_S). */
   spec: VaccelSpec;
@@ -35,7 +51,7 @@ export class VaccelPipeline extends pulumi.ComponentResource {
   constructor(name: string, args: VaccelPipelineArgs, opts?: pulumi.ComponentResourceOptions) {
     super("testbed:vaccel:Pipeline", name, {}, opts);
     const { spec } = args;
-    const p = pipelineObjects({
+    const declared = pipelineObjects({
       member: args.member,
       clientNode: spec.clientNode,
       gpuNode: spec.gpuNode,
@@ -44,6 +60,15 @@ export class VaccelPipeline extends pulumi.ComponentResource {
       port: spec.port,
       backend: spec.backend,
     });
+    const p = {
+      ...declared,
+      namespace: forced(declared.namespace),
+      configMap: forced(declared.configMap),
+      service: forced(declared.service),
+      policy: forced(declared.policy),
+      agent: forced(declared.agent),
+      app: forced(declared.app),
+    };
     const on = { parent: this, provider: args.karmada };
     const ns = new k8s.core.v1.Namespace(`${name}-namespace`, p.namespace, { ...on, dependsOn: args.dependsOn });
     const inNs = { ...on, dependsOn: [ns] };
