@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { BACKEND_HASH_ANNOTATION, pipelineObjects } from "./objects";
+import { BACKEND_HASH_ANNOTATION, pipelineArgs, pipelineObjects } from "./objects";
+import { vaccelSchema } from "../spec/schema";
 import { backendConfigData, backendConfigHash } from "./backend";
 import { coreSchemaErrors, karmadaSchemaErrors, schemaErrors } from "../../test/harness/karmadaSchemas";
 
@@ -75,6 +76,27 @@ describe("pipelineObjects", () => {
       placement: { clusterAffinity: { clusterNames: ["edge"] } },
     });
     for (const o of [p.configMap, p.agent, p.service, p.app]) expect(o.metadata!.namespace).toBe("vaccel-demo");
+  });
+});
+
+describe("pipelineArgs", () => {
+  it("takes testbed:vaccel's object settings and the member, and nothing the objects do not use (the waits)", () => {
+    const spec = vaccelSchema.parse({
+      clientNode: "pi",
+      gpuNode: "jetson",
+      agentImage: "registry.example/vaccel-rpc-agent:0.6.1",
+      appImage: "registry.example/yolo-vaccel:0.1.0",
+      readySeconds: 900,
+    });
+    expect(pipelineArgs(spec, "edge")).toEqual({
+      member: "edge",
+      clientNode: "pi",
+      gpuNode: "jetson",
+      agentImage: "registry.example/vaccel-rpc-agent:0.6.1",
+      appImage: "registry.example/yolo-vaccel:0.1.0",
+      port: 8192,
+      backend: "local",
+    });
   });
 });
 

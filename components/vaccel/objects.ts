@@ -9,6 +9,7 @@ import type { IDeployment } from "kubernetes-models/apps/v1/Deployment" with { "
 import type { IConfigMap } from "kubernetes-models/v1/ConfigMap" with { "resolution-mode": "import" };
 import type { INamespace } from "kubernetes-models/v1/Namespace" with { "resolution-mode": "import" };
 import type { IService } from "kubernetes-models/v1/Service" with { "resolution-mode": "import" };
+import type { VaccelSpec } from "../spec/schema";
 import { type Backend, backendConfigData, backendConfigHash } from "./backend";
 
 /**
@@ -37,6 +38,18 @@ export interface PipelineArgs {
   appImage: string;
   port: number;
   backend: Backend;
+}
+
+/**
+ * The pipeline's arguments from testbed:vaccel and the member holding its nodes: one mapping for the program
+ * (pipeline.ts), which creates the objects, and `backend`/`reset` (scripts/lib/demo.ts), which compare against them.
+ */
+export function pipelineArgs(
+  spec: Pick<VaccelSpec, "clientNode" | "gpuNode" | "agentImage" | "appImage" | "port" | "backend">,
+  member: string,
+): PipelineArgs {
+  const { clientNode, gpuNode, agentImage, appImage, port, backend } = spec;
+  return { member, clientNode, gpuNode, agentImage, appImage, port, backend };
 }
 
 const PART_OF = { "app.kubernetes.io/part-of": "vaccel-demo" };

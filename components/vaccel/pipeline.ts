@@ -12,7 +12,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { VaccelSpec } from "../spec/schema";
 import { waitAnnotations } from "../karmada/member";
-import { pipelineObjects } from "./objects";
+import { pipelineArgs, pipelineObjects } from "./objects";
 
 export { PIPELINE_READY_TIMEOUT_S } from "./timeouts";
 
@@ -51,15 +51,7 @@ export class VaccelPipeline extends pulumi.ComponentResource {
   constructor(name: string, args: VaccelPipelineArgs, opts?: pulumi.ComponentResourceOptions) {
     super("testbed:vaccel:Pipeline", name, {}, opts);
     const { spec } = args;
-    const declared = pipelineObjects({
-      member: args.member,
-      clientNode: spec.clientNode,
-      gpuNode: spec.gpuNode,
-      agentImage: spec.agentImage,
-      appImage: spec.appImage,
-      port: spec.port,
-      backend: spec.backend,
-    });
+    const declared = pipelineObjects(pipelineArgs(spec, args.member));
     const p = {
       ...declared,
       namespace: forced(declared.namespace),

@@ -96,7 +96,6 @@ export function register(program: Command): void {
       }
       if (opts.hostsOnly) return finish(EXIT.ok);
       if (real) {
-        if (opts.serial || opts.rerun) throw new CliError("--serial and --rerun are options of the mock engine");
         const p = pulumiEngine();
         const r = await p.up(real, (line) => process.stderr.write(`  ${line}\n`));
         const outputs = await p.stackOutputs(real);

@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import { CliError } from "../cli";
 import type { TestbedSpec } from "../../components/spec";
 import { isClusterReady } from "../../components/karmada/join";
-import { type PipelineArgs, type Pipeline, pipelineObjects } from "../../components/vaccel/objects";
+import { type PipelineArgs, type Pipeline, pipelineArgs, pipelineObjects } from "../../components/vaccel/objects";
 import { clusterOfHost } from "../../components/vaccel/validate";
 import {
   ApiError,
@@ -33,20 +33,9 @@ export function pipelineArgsOf(spec: TestbedSpec): PipelineArgs {
   const v = spec.vaccel;
   if (v === undefined || spec.karmada === undefined)
     throw new CliError("this stack has no vAccel demo: its spec needs both testbed:karmada and testbed:vaccel");
-  const clusters = Object.fromEntries(
-    Object.entries(spec.clusters).map(([n, c]) => [n, { server: c.server, agents: c.agents }]),
-  );
-  const member = clusterOfHost(clusters, v.gpuNode);
+  const member = clusterOfHost(spec.clusters, v.gpuNode);
   if (member === undefined) throw new CliError(`vaccel.gpuNode ${v.gpuNode} is in no cluster of the stack`);
-  return {
-    member,
-    clientNode: v.clientNode,
-    gpuNode: v.gpuNode,
-    agentImage: v.agentImage,
-    appImage: v.appImage,
-    port: v.port,
-    backend: v.backend,
-  };
+  return pipelineArgs(v, member);
 }
 
 /** The plural resource name of each kind the pipeline holds (what discovery would say; these are fixed). */
