@@ -17,6 +17,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import YAML from "yaml";
+import { apiRequest } from "./kubeClient";
 
 /**
  * The Kubernetes version setup-kube-apiserver.sh builds by default: k3s v1.31.6 embeds v1.31.6, and v1.31.4 is the
@@ -361,40 +362,23 @@ export async function startKubeApiServer(opts: StartOptions = {}): Promise<KubeA
     const url = `https://127.0.0.1:${apiPort}`;
     const agent = new https.Agent({ ca: caPem, keepAlive: true });
 
-    const request = (method: string, urlPath: string, body?: unknown): Promise<ApiResponse> =>
-      new Promise((resolve, reject) => {
-        const payload = body === undefined ? undefined : JSON.stringify(body);
-        const contentType = method === "PATCH" ? "application/merge-patch+json" : "application/json";
-        const req = https.request(
-          `${url}${urlPath}`,
-          {
-            method,
-            agent,
-            timeout: 30_000,
-            headers: {
-              Authorization: `Bearer ${token}`,
-              Accept: "application/json",
-              ...(payload === undefined ? {} : { "Content-Type": contentType }),
-            },
-          },
-          (res) => {
-            let text = "";
-            res.on("data", (d: Buffer) => (text += d.toString()));
-            res.on("end", () => {
-              let parsed: unknown = text;
-              try {
-                parsed = JSON.parse(text);
-              } catch {
-                // /readyz and /healthz answer plain text
-              }
-              resolve({ status: res.statusCode ?? 0, body: parsed });
-            });
-          },
-        );
-        req.on("timeout", () => req.destroy(new Error(`${method} ${urlPath}: no answer within 30 s`)));
-        req.on("error", reject);
-        req.end(payload);
-      });
+    const request = async (method: string, urlPath: string, body?: unknown): Promise<ApiResponse> => {
+      const contentType = method === "PATCH" ? "application/merge-patch+json" : "application/json";
+      try {
+        const r = await apiRequest({
+          url: `${url}${urlPath}`,
+          method,
+          agent,
+          timeoutMs: 30_000,
+          token,
+          body,
+          contentType,
+        });
+        return { status: r.status, body: r.json ?? r.text };
+      } catch (err) {
+        throw new Error(`${method} ${urlPath}: ${(err as Error).message}`);
+      }
+    };
 
     const apiLog = path.join(dir, "kube-apiserver.log");
     const apiserver = startProcess(binary, apiServerArgs(dir, etcdUrl, apiPort, opts.advertiseAddress), apiLog);

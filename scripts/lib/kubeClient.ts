@@ -121,6 +121,63 @@ export interface KubeClient {
   close(): void;
 }
 
+/** What a Kubernetes API answered: the status, the body as text, and as JSON (undefined when it is not JSON). */
+export interface ApiAnswer {
+  status: number;
+  text: string;
+  json: unknown;
+}
+
+/**
+ * One HTTPS request to a Kubernetes API, bounded by `timeoutMs`, its body sent as JSON (`contentType` names the
+ * patch kinds). Every status resolves; a connection that fails or does not answer in time rejects. The one request
+ * layer of kubeClient and of the test kube-apiserver (kubeApiServer.ts).
+ */
+export function apiRequest(opts: {
+  url: string;
+  method: string;
+  agent: https.Agent;
+  timeoutMs: number;
+  token?: string;
+  body?: unknown;
+  contentType?: string;
+}): Promise<ApiAnswer> {
+  return new Promise((resolve, reject) => {
+    const payload = opts.body === undefined ? undefined : JSON.stringify(opts.body);
+    const req = https.request(
+      opts.url,
+      {
+        method: opts.method,
+        agent: opts.agent,
+        timeout: opts.timeoutMs,
+        headers: {
+          Accept: "application/json",
+          ...(opts.token === undefined ? {} : { Authorization: `Bearer ${opts.token}` }),
+          ...(payload === undefined ? {} : { "Content-Type": opts.contentType ?? "application/json" }),
+        },
+      },
+      (res) => {
+        let text = "";
+        res.setEncoding("utf8");
+        res.on("data", (d: string) => (text += d));
+        res.on("end", () => {
+          let json: unknown;
+          try {
+            json = JSON.parse(text);
+          } catch {
+            json = undefined; // /readyz and /healthz answer plain text
+          }
+          resolve({ status: res.statusCode ?? 0, text, json });
+        });
+        res.on("error", reject);
+      },
+    );
+    req.on("timeout", () => req.destroy(new Error(`no answer within ${opts.timeoutMs / 1000} s`)));
+    req.on("error", reject);
+    req.end(payload);
+  });
+}
+
 /** A client for a kubeconfig's target; every call is bounded by REQUEST_TIMEOUT_MS. */
 export function kubeClient(target: KubeTarget, timeoutMs = REQUEST_TIMEOUT_MS): KubeClient {
   const agent = new https.Agent({
@@ -130,55 +187,33 @@ export function kubeClient(target: KubeTarget, timeoutMs = REQUEST_TIMEOUT_MS): 
     rejectUnauthorized: !target.insecure,
     keepAlive: true,
   });
-  const request = (
+  const request = async (
     method: string,
     path: string,
     body?: unknown,
     contentType?: string,
-  ): Promise<KubeObject | undefined> =>
-    new Promise((resolve, reject) => {
-      const payload = body === undefined ? undefined : JSON.stringify(body);
-      const req = https.request(
-        `${target.server}${path}`,
-        {
-          method,
-          agent,
-          timeout: timeoutMs,
-          headers: {
-            Accept: "application/json",
-            ...(target.token === undefined ? {} : { Authorization: `Bearer ${target.token}` }),
-            ...(payload === undefined ? {} : { "Content-Type": contentType ?? "application/json" }),
-          },
-        },
-        (res) => {
-          let text = "";
-          res.setEncoding("utf8");
-          res.on("data", (d: string) => (text += d));
-          res.on("end", () => {
-            let parsed: KubeObject | undefined;
-            try {
-              parsed = JSON.parse(text) as KubeObject;
-            } catch {
-              parsed = undefined;
-            }
-            const status = res.statusCode ?? 0;
-            if (status >= 200 && status < 300 && parsed !== undefined) return resolve(parsed);
-            if (status === 404 && method === "GET") return resolve(undefined);
-            const message =
-              typeof parsed?.message === "string" ? parsed.message : `HTTP ${status}: ${text.slice(0, 200)}`;
-            reject(new ApiError(status, typeof parsed?.reason === "string" ? parsed.reason : "", message));
-          });
-          res.on("error", (err) => reject(new ApiUnreachable(target.hostPort, err.message)));
-        },
-      );
-      req.on("timeout", () => req.destroy(new Error(`no answer within ${timeoutMs / 1000} s`)));
-      req.on("error", (err: NodeJS.ErrnoException) =>
-        reject(
-          new ApiUnreachable(target.hostPort, err.code !== undefined ? `${err.code} ${err.message}` : err.message),
-        ),
-      );
-      req.end(payload);
-    });
+  ): Promise<KubeObject | undefined> => {
+    let r: ApiAnswer;
+    try {
+      r = await apiRequest({
+        url: `${target.server}${path}`,
+        method,
+        agent,
+        timeoutMs,
+        token: target.token,
+        body,
+        contentType,
+      });
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      throw new ApiUnreachable(target.hostPort, e.code !== undefined ? `${e.code} ${e.message}` : e.message);
+    }
+    const parsed = r.json as KubeObject | undefined;
+    if (r.status >= 200 && r.status < 300 && parsed !== undefined) return parsed;
+    if (r.status === 404 && method === "GET") return undefined;
+    const message = typeof parsed?.message === "string" ? parsed.message : `HTTP ${r.status}: ${r.text.slice(0, 200)}`;
+    throw new ApiError(r.status, typeof parsed?.reason === "string" ? parsed.reason : "", message);
+  };
   return {
     target,
     get: (path) => request("GET", path),
