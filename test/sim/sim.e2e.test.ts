@@ -41,7 +41,13 @@ const processesIn = (netns: Set<number>): string[] =>
         return false; // exited meanwhile
       }
     })
-    .map((pid) => `${pid} ${fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " ").trim()}`);
+    .flatMap((pid) => {
+      try {
+        return [`${pid} ${fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " ").trim()}`];
+      } catch {
+        return []; // exited between the two reads
+      }
+    });
 
 /** Runs up, expecting it to fail; returns the error and the steps that ran. */
 async function failingUp(opts: Parameters<typeof up>[0] = {}): Promise<{ error: Error; ran: string[] }> {
@@ -383,6 +389,12 @@ describe.runIf(simAvailable())("the simulated testbed, end to end", () => {
     const open = await openSession(await connectionOf(spec, spec.hosts.jetson), { label: "jetson" });
     expect((await open.exec("setsid sleep 600 </dev/null >/dev/null 2>&1 &")).code).toBe(0);
     const namespaces = new Set(loadState().hosts.map((h) => fs.statSync(`/run/netns/${h.netns}`).ino));
+    // The shell returns once it has forked; the child execs setsid, then sleep, a moment later. Until then its
+    // cmdline is the shell's (CI failed once on reading it too early).
+    const deadline = Date.now() + 5000;
+    while (!processesIn(namespaces).some((p) => / sleep 600$/.test(p)) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
     expect(processesIn(namespaces).some((p) => / sleep 600$/.test(p))).toBe(true);
     simDown();
     await open.dispose();
