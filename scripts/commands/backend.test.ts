@@ -61,6 +61,9 @@ function fakeApi(change: (objects: Map<string, KubeObject>) => void = () => unde
     },
     put: async () => ({}),
     post: async () => ({}),
+    send: async () => {
+      throw new Error("backend sends no raw request");
+    },
     close: () => undefined,
   };
   return { client, patches, objects };

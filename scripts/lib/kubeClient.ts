@@ -118,6 +118,11 @@ export interface KubeClient {
   put(path: string, body: unknown): Promise<KubeObject>;
   /** POST to a collection (create), as FIELD_MANAGER, with strict field validation as kubectl sends it. */
   post(path: string, body: unknown): Promise<KubeObject>;
+  /**
+   * Any request, its answer whatever the status (a failed connection still throws ApiUnreachable): for callers
+   * that choose their own field manager, patch type or delete options (the sim's engine).
+   */
+  send(method: string, path: string, body?: unknown, contentType?: string): Promise<ApiAnswer>;
   close(): void;
 }
 
@@ -153,7 +158,10 @@ export function apiRequest(opts: {
         headers: {
           Accept: "application/json",
           ...(opts.token === undefined ? {} : { Authorization: `Bearer ${opts.token}` }),
-          ...(payload === undefined ? {} : { "Content-Type": opts.contentType ?? "application/json" }),
+          // With its length: Node sends a body of unknown length chunked, which Go's server refuses on a DELETE.
+          ...(payload === undefined
+            ? {}
+            : { "Content-Type": opts.contentType ?? "application/json", "Content-Length": Buffer.byteLength(payload) }),
         },
       },
       (res) => {
@@ -187,15 +195,9 @@ export function kubeClient(target: KubeTarget, timeoutMs = REQUEST_TIMEOUT_MS): 
     rejectUnauthorized: !target.insecure,
     keepAlive: true,
   });
-  const request = async (
-    method: string,
-    path: string,
-    body?: unknown,
-    contentType?: string,
-  ): Promise<KubeObject | undefined> => {
-    let r: ApiAnswer;
+  const send = async (method: string, path: string, body?: unknown, contentType?: string): Promise<ApiAnswer> => {
     try {
-      r = await apiRequest({
+      return await apiRequest({
         url: `${target.server}${path}`,
         method,
         agent,
@@ -208,6 +210,14 @@ export function kubeClient(target: KubeTarget, timeoutMs = REQUEST_TIMEOUT_MS): 
       const e = err as NodeJS.ErrnoException;
       throw new ApiUnreachable(target.hostPort, e.code !== undefined ? `${e.code} ${e.message}` : e.message);
     }
+  };
+  const request = async (
+    method: string,
+    path: string,
+    body?: unknown,
+    contentType?: string,
+  ): Promise<KubeObject | undefined> => {
+    const r = await send(method, path, body, contentType);
     const parsed = r.json as KubeObject | undefined;
     if (r.status >= 200 && r.status < 300 && parsed !== undefined) return parsed;
     if (r.status === 404 && method === "GET") return undefined;
@@ -227,6 +237,7 @@ export function kubeClient(target: KubeTarget, timeoutMs = REQUEST_TIMEOUT_MS): 
     put: async (path, body) => (await request("PUT", path, body)) as KubeObject,
     post: async (path, body) =>
       (await request("POST", `${path}?fieldManager=${FIELD_MANAGER}&fieldValidation=Strict`, body)) as KubeObject,
+    send,
     close: () => agent.destroy(),
   };
 }

@@ -39,6 +39,10 @@ export interface RecordedResource {
 export interface NewResourceRequest extends RecordedResource {
   /** Inputs with secrets unwrapped: only for an engine that executes the resource; never print them. */
   rawInputs: Record<string, unknown>;
+  /** The provider reference (`<provider URN>::<provider id>`) when the resource names one. */
+  provider?: string;
+  /** Set for a read (`Resource.get(name, id)`): the id of the existing resource to read. */
+  id?: string;
   /** Every resource registered so far, as recorded (URNs filled in as registrations complete). */
   registered(): RecordedResource[];
 }
@@ -189,6 +193,8 @@ export async function runProgram(opts: ProgramRunOptions): Promise<ProgramRunRes
             const result = await opts.newResource({
               ...record,
               rawInputs: raw as Record<string, unknown>,
+              provider: args.provider || undefined,
+              id: args.id || undefined,
               registered: () => resources,
             });
             return { id: result.id ?? `${args.name}-id`, state: result.state };

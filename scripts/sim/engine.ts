@@ -9,6 +9,17 @@ import { type NewResourceRequest, type RecordedResource, runProgram } from "../l
 import { planSteps } from "../lib/graph";
 import { REPO, SIM_DIR, SIM_STACK, cutConnections } from "./hosts";
 import { spawn } from "node:child_process";
+import {
+  type KubeApi,
+  type KubeObjectRef,
+  applyObject,
+  deleteObject,
+  describe as describeObject,
+  kubeApi,
+  newFieldManager,
+  readObject,
+  refOf,
+} from "./kube";
 import * as os from "node:os";
 
 /**
@@ -48,7 +59,10 @@ export interface EngineResult {
 
 interface Applied {
   name: string;
-  connection: SshConnection;
+  /** A command's SSH connection (absent for a Kubernetes object). */
+  connection?: SshConnection;
+  /** A Kubernetes object (or Helm release): where it went and how the provider deletes it. */
+  kube?: KubeApplied;
   delete?: string;
   stdin?: string;
   /** Digests of the inputs Pulumi diffs (all but triggers) and of the triggers; the outputs of the last run. */
@@ -59,6 +73,17 @@ interface Applied {
   dependsOn?: string[];
   /** Its layer in `pulumi destroy`'s schedule (deleteLayers), from the graph of the run that last registered it. */
   deleteLayer?: number;
+}
+
+/** What the state keeps of a Kubernetes object to update or delete it as pulumi-kubernetes would. */
+interface KubeApplied {
+  /** The provider's kubeconfig (a secret: the state file is private). */
+  kubeconfig: string;
+  ref: KubeObjectRef;
+  fieldManager: string;
+  annotations: Record<string, string>;
+  /** For a Helm Release: its inputs, for the uninstall. */
+  release?: Record<string, unknown>;
 }
 
 /** A digest of a value, independent of key order (inputs hold the private key: only the digest is kept). */
@@ -236,9 +261,22 @@ export async function upInProcess(opts: UpOptions = {}): Promise<EngineResult> {
     saveApplied(applied);
   };
   let queue = Promise.resolve();
+  /** The Kubernetes providers' kubeconfigs by provider name, and one client per kubeconfig. */
+  const providers = new Map<string, string>();
+  const apis = new Map<string, KubeApi>();
+  const apiOf = (kubeconfig: string, what: string) => {
+    let api = apis.get(kubeconfig);
+    if (api === undefined) apis.set(kubeconfig, (api = kubeApi(kubeconfig, what)));
+    return api;
+  };
   const newResource = async (req: NewResourceRequest) => {
+    if (req.type === "pulumi:providers:kubernetes") {
+      providers.set(req.name, String(req.rawInputs.kubeconfig ?? ""));
+      return { id: `${req.name}-id`, state: req.rawInputs };
+    }
+    if (req.type.startsWith("kubernetes:")) return kubeResource(req);
     if (req.type !== "command:remote:Command") {
-      // Components and Kubernetes objects: recorded by runProgram, nothing to execute.
+      // Components: recorded by runProgram, nothing to execute.
       return { state: req.rawInputs };
     }
     registered.add(req.name);
@@ -355,6 +393,77 @@ export async function upInProcess(opts: UpOptions = {}): Promise<EngineResult> {
     );
     return mine;
   };
+  /**
+   * A Kubernetes object (scripts/sim/kube.ts has what pulumi-kubernetes does with it), or a read. Run, skipped or
+   * saved as a command step is: same inputs as saved, nothing is sent.
+   */
+  const kubeResource = async (req: NewResourceRequest): Promise<{ id?: string; state: Record<string, unknown> }> => {
+    const providerName = req.provider?.split("::").at(-2);
+    const kubeconfig = providerName === undefined ? undefined : providers.get(providerName);
+    if (kubeconfig === undefined || kubeconfig === "")
+      throw new StepError(`${req.type} ${req.name}: no provider with a kubeconfig (the sim has no default provider)`);
+    const api = apiOf(kubeconfig, `provider ${providerName} kubeconfig`);
+    const [, groupVersion, kind] = req.type.split(":");
+    if (req.id !== undefined) {
+      const apiVersion = groupVersion.startsWith("core/") ? groupVersion.slice("core/".length) : groupVersion;
+      const live = await readObject(api, apiVersion, kind, req.id);
+      return { id: req.id, state: live };
+    }
+    if (req.type === "kubernetes:helm.sh/v3:Release")
+      throw new StepError(`${req.name}: the sim serves no Helm release (${String(req.rawInputs.chart)})`);
+    registered.add(req.name);
+    const graph = req.registered();
+    const self = graph.findIndex((r) => r.type === req.type && r.name === req.name);
+    const deleteLayer = deleteLayers(graph.slice(0, self + 1))[self];
+    const dependsOn = planSteps(graph).find((x) => x.name === req.name)?.dependsOn ?? [];
+    const body = req.rawInputs as Record<string, unknown> & { metadata?: { annotations?: Record<string, string> } };
+    const ref = refOf(body);
+    const inputsDigest = digest({ body, kubeconfig });
+    const previous = applied.find((a) => a.name === req.name);
+    if (previous !== undefined && previous.kube === undefined)
+      throw new StepError(
+        `${req.name}: a command step of that name is in the state; Kubernetes objects need their own`,
+      );
+    const moved = previous?.kube !== undefined && digest(previous.kube.ref) !== digest(ref);
+    const op: StepOp =
+      previous === undefined ? "create" : moved ? "replace" : previous.inputs !== inputsDigest ? "update" : "same";
+    const host = api.hostPort;
+    const at = Date.now() - t0;
+    if (op === "same" && previous?.outputs) {
+      previous.dependsOn = dependsOn;
+      previous.deleteLayer = deleteLayer;
+      saveApplied(applied);
+      steps.push({ name: req.name, host, op, changed: false, detail: "", startMs: at, endMs: at });
+      return { id: `${req.name}-id`, state: JSON.parse(previous.outputs.stdout) as Record<string, unknown> };
+    }
+    opts.onStep?.("start", req.name);
+    const fieldManager = (!moved && previous?.kube?.fieldManager) || newFieldManager();
+    let live: Record<string, unknown>;
+    try {
+      live = await applyObject(api, body, fieldManager);
+    } catch (err) {
+      unfinished(req.name);
+      throw new StepError(`${req.name}: ${(err as Error).message}`);
+    }
+    const entry: Applied = {
+      name: req.name,
+      kube: { kubeconfig, ref, fieldManager, annotations: body.metadata?.annotations ?? {} },
+      inputs: inputsDigest,
+      outputs: { stdout: JSON.stringify(live), stderr: "" },
+      dependsOn,
+      deleteLayer,
+    };
+    const i = applied.findIndex((a) => a.name === req.name);
+    if (i >= 0) {
+      if (op === "replace") replaced.push(applied[i]);
+      applied[i] = entry;
+    } else applied.push(entry);
+    saveApplied(applied);
+    const detail = `${op === "create" ? "created" : "applied"} ${describeObject(ref)}`;
+    steps.push({ name: req.name, host, op, changed: true, detail, startMs: at, endMs: Date.now() - t0 });
+    opts.onStep?.("end", req.name, `TESTBED changed ${detail}`);
+    return { id: `${req.name}-id`, state: live };
+  };
   try {
     const config = simProgramConfig(readStackConfig(opts.stack ?? SIM_STACK));
     const { resources, outputs, outputsWithSecrets } = await runProgram({
@@ -378,6 +487,7 @@ export async function upInProcess(opts: UpOptions = {}): Promise<EngineResult> {
     return { steps, outputs, resources, wallMs: Date.now() - t0, sessionsPerHost: { ...sessions.opened } };
   } finally {
     await sessions.closeAll();
+    for (const api of apis.values()) api.client.close();
   }
 }
 
@@ -476,7 +586,8 @@ async function runDelete(
   t0: number,
   onStep?: UpOptions["onStep"],
 ): Promise<StepRun | undefined> {
-  if (!a.delete) return undefined;
+  if (a.kube !== undefined) return deleteKube(a.kube, a.name, t0, onStep);
+  if (!a.delete || a.connection === undefined) return undefined;
   onStep?.("start", a.name);
   const startMs = Date.now() - t0;
   const host = hostOf(a.name);
@@ -486,6 +597,23 @@ async function runDelete(
   const { changed, detail, line } = outcome(r.stdout, `${a.name} (delete)`, host);
   onStep?.("end", a.name, line);
   return { name: a.name, host, op: "delete", changed, detail, startMs, endMs: Date.now() - t0 };
+}
+
+/** Deletes a Kubernetes object as pulumi-kubernetes does (scripts/sim/kube.ts deleteObject). */
+async function deleteKube(k: KubeApplied, name: string, t0: number, onStep?: UpOptions["onStep"]): Promise<StepRun> {
+  onStep?.("start", name);
+  const startMs = Date.now() - t0;
+  const api = kubeApi(k.kubeconfig, `state of ${name}`);
+  try {
+    await deleteObject(api, k.ref, k.annotations);
+  } catch (err) {
+    throw new StepError(`${name}: ${(err as Error).message}`);
+  } finally {
+    api.client.close();
+  }
+  const detail = `deleted ${describeObject(k.ref)}`;
+  onStep?.("end", name, `TESTBED changed ${detail}`);
+  return { name, host: api.hostPort, op: "delete", changed: true, detail, startMs, endMs: Date.now() - t0 };
 }
 
 /**
