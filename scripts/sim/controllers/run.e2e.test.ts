@@ -40,13 +40,18 @@ const args = {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+let output = "";
+
 /** Polls `probe` every 50 ms until it returns something, bounded; returns it and the time it took. */
 async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000) {
   const start = Date.now();
   for (;;) {
     const v = await probe();
     if (v !== undefined) return { value: v, ms: Date.now() - start };
-    if (Date.now() - start > timeoutMs) throw new Error(`${what}: not within ${timeoutMs / 1000} s`);
+    if (Date.now() - start > timeoutMs)
+      throw new Error(
+        `${what}: not within ${timeoutMs / 1000} s; the controllers' last lines:\n${output.split("\n").slice(-25).join("\n")}`,
+      );
     await sleep(50);
   }
 }
@@ -90,7 +95,6 @@ describe.skipIf(!present)(
   () => {
     let api: KubeApiServer;
     let child: ChildProcess;
-    let output = "";
     let supervisor: http.Server;
     let proxy: ReturnType<typeof relay>;
     const nodes: Record<string, SupervisorNode> = {
@@ -262,6 +266,21 @@ describe.skipIf(!present)(
           return c?.reason === "NewReplicaSetAvailable" ? c : undefined;
         });
       }
+      // The controller-manager's per-namespace objects, without which the API admits no pod.
+      expect((await api.request("GET", "/api/v1/namespaces/vaccel-demo/serviceaccounts/default")).status).toBe(200);
+      const rootCa = await get("/api/v1/namespaces/vaccel-demo/configmaps/kube-root-ca.crt");
+      expect(rootCa.data["ca.crt"]).toBe(api.caPem);
+      // One Pod per replica, bound to its node, Running, with a pod IP.
+      const pods = await until("the app's pod running", async () => {
+        const l = await get(
+          "/api/v1/namespaces/vaccel-demo/pods?labelSelector=app.kubernetes.io%2Fname%3Dobject-detection",
+        );
+        return l.items.length === 1 && l.items[0].status.podIP !== undefined ? l.items : undefined;
+      });
+      expect(pods.value[0].spec.nodeName).toBe("pi");
+      expect(pods.value[0].status.phase).toBe("Running");
+      expect(pods.value[0].status.hostIP).toBe("198.18.0.22");
+      expect(pods.value[0].metadata.labels["pod-template-hash"]).toMatch(/^\w+$/);
       expect(output).toMatch(/pod vaccel-rpc-agent-\w+-\w+ scheduled on jetson/);
       expect(output).toMatch(/pod object-detection-\w+-\w+ scheduled on pi/);
     });
@@ -297,6 +316,14 @@ describe.skipIf(!present)(
       expect(seen.indexOf(`${g} r0 u0 rd0 a0 un0`)).toBeLessThan(seen.indexOf(`${g} r1 u1 rd0 a0 un1`));
       // Never two pods at once.
       expect(seen.every((l) => !/ r2 /.test(l))).toBe(true);
+      // The old pod is gone from the API, the new one runs, with the new template's hash.
+      const pods = await until("only the new pod left", async () => {
+        const l = await get(
+          "/api/v1/namespaces/vaccel-demo/pods?labelSelector=app.kubernetes.io%2Fname%3Dobject-detection",
+        );
+        return l.items.length === 1 && l.items[0].status.phase === "Running" ? l.items : undefined;
+      });
+      expect(pods.value[0].metadata.annotations).toEqual(remote.spec!.template.metadata!.annotations);
     });
 
     it("marks a node whose kubelet stops posting NotReady, and its Deployment unavailable", async () => {

@@ -8,7 +8,11 @@
  *   nvidia-experimental, crun, lunatic, slight, spin, wws, wasmedge, wasmer, wasmtime, each handler = its name.
  * - Nodes (nodes.ts) from the supervisor's /state.
  * - Token Secrets (tokens.ts).
- * - Deployments (deploymentStatus.ts): their status, one step of the controller chain per tick.
+ * - Deployments (deploymentStatus.ts): their status, one step of the controller chain per tick; their Pods
+ *   (pods.ts).
+ * - In every namespace, the ServiceAccount `default` (pkg/controller/serviceaccount/serviceaccounts_controller.go
+ *   syncNamespace: the ServiceAccount admission plugin refuses a pod whose ServiceAccount does not exist) and the
+ *   ConfigMap kube-root-ca.crt (pkg/controller/certificates/rootcacertpublisher/publisher.go syncNamespace).
  *
  * It polls (every TICK_MS) rather than watches: a poll is a handful of small LISTs on a cluster of three nodes, and
  * it survives the API going away (a VM reboot) with nothing to re-establish. Connection failures are retried with
@@ -26,6 +30,7 @@ import {
   readyCondition,
   unreachableTaints,
 } from "./nodes";
+import { POD_TEMPLATE_HASH_LABEL, podIP, podObject, podStatus, podStatusChanged } from "./pods";
 import { TOKEN_SECRET_TYPE, filledSecret, tokenDecision, tokenRequest } from "./tokens";
 
 /** Time between two polls, and so between two steps of a rollout: short, visible, never instant. */
@@ -52,6 +57,12 @@ export const K3S_RUNTIME_CLASSES = [
   "wasmer",
   "wasmtime",
 ];
+
+/** publisher.go: the description the root CA ConfigMap carries. */
+const ROOT_CA_DESCRIPTION =
+  "Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints such as the " +
+  "internal service IP or kubernetes.default.svc. No other usage is guaranteed across distributions of Kubernetes " +
+  "clusters.";
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- API objects are arbitrary JSON */
 
@@ -109,6 +120,48 @@ export async function runControllers(opts: ControllerOptions): Promise<void> {
       throw new Unreachable(`${target.hostPort}: ${(err as Error).message}`);
     }
   };
+  /**
+   * A DELETE with DeleteOptions in its body (a uid precondition, a grace period). Not through apiRequest: Node sends
+   * a DELETE body with neither Content-Length nor chunked encoding (http's useChunkedEncodingByDefault is false for
+   * DELETE) unless told its length, so the API would read the DeleteOptions as the start of the next request on the
+   * kept-alive connection.
+   */
+  const deleteWith = (path: string, options: object): Promise<ApiAnswer> =>
+    new Promise((resolve, reject) => {
+      const payload = JSON.stringify({ apiVersion: "v1", kind: "DeleteOptions", ...options });
+      const r = https.request(
+        `${target.server}${path}`,
+        {
+          method: "DELETE",
+          agent,
+          timeout: REQUEST_TIMEOUT_MS,
+          headers: {
+            Accept: "application/json",
+            "Content-Type": "application/json",
+            "Content-Length": Buffer.byteLength(payload),
+            ...(target.token === undefined ? {} : { Authorization: `Bearer ${target.token}` }),
+          },
+        },
+        (res) => {
+          let text = "";
+          res.setEncoding("utf8");
+          res.on("data", (d: string) => (text += d));
+          res.on("end", () => {
+            let json: unknown;
+            try {
+              json = JSON.parse(text);
+            } catch {
+              json = undefined;
+            }
+            resolve({ status: res.statusCode ?? 0, text, json });
+          });
+          res.on("error", reject);
+        },
+      );
+      r.on("timeout", () => r.destroy(new Error(`no answer within ${REQUEST_TIMEOUT_MS / 1000} s`)));
+      r.on("error", (err) => reject(new Unreachable(`${target.hostPort}: ${err.message}`)));
+      r.end(payload);
+    });
   const ok = (r: ApiAnswer, what: string): any => {
     if (r.status >= 200 && r.status < 300) return r.json;
     throw new Error(`${what}: HTTP ${r.status}: ${(r.json as any)?.message ?? r.text.slice(0, 200)}`);
@@ -220,9 +273,7 @@ export async function runControllers(opts: ControllerOptions): Promise<void> {
       const d = tokenDecision(secret, sa, rootCA);
       if (d.action === "skip") continue;
       if (d.action === "delete") {
-        const r = await req("DELETE", `/api/v1/namespaces/${ns}/secrets/${encodeURIComponent(secret.metadata.name)}`, {
-          apiVersion: "v1",
-          kind: "DeleteOptions",
+        const r = await deleteWith(`/api/v1/namespaces/${ns}/secrets/${encodeURIComponent(secret.metadata.name)}`, {
           preconditions: { uid: secret.metadata.uid },
         });
         if (r.status === 404 || r.status === 409) continue;
@@ -254,6 +305,112 @@ export async function runControllers(opts: ControllerOptions): Promise<void> {
     }
   };
 
+  const syncNamespaces = async () => {
+    const namespaces = ok(await req("GET", "/api/v1/namespaces"), "list namespaces").items as any[];
+    const sas = ok(await req("GET", "/api/v1/serviceaccounts?fieldSelector=metadata.name%3Ddefault"), "list sa");
+    const cms = ok(
+      await req("GET", "/api/v1/configmaps?fieldSelector=metadata.name%3Dkube-root-ca.crt"),
+      "list configmaps",
+    );
+    const has = (list: any, ns: string) => (list.items as any[]).some((x) => x.metadata.namespace === ns);
+    for (const n of namespaces) {
+      const ns = n.metadata.name;
+      if (n.status?.phase === "Terminating") continue;
+      if (!has(sas, ns)) {
+        const r = await req("POST", `/api/v1/namespaces/${ns}/serviceaccounts`, {
+          apiVersion: "v1",
+          kind: "ServiceAccount",
+          metadata: { name: "default" },
+        });
+        if (r.status === 201) log(`serviceaccount ${ns}/default created`);
+        else if (r.status !== 409 && r.status !== 403 && r.status !== 404) ok(r, `serviceaccount ${ns}/default`);
+      }
+      if (!has(cms, ns) && rootCA !== "") {
+        const r = await req("POST", `/api/v1/namespaces/${ns}/configmaps`, {
+          apiVersion: "v1",
+          kind: "ConfigMap",
+          metadata: { name: "kube-root-ca.crt", annotations: { "kubernetes.io/description": ROOT_CA_DESCRIPTION } },
+          data: { "ca.crt": rootCA },
+        });
+        if (r.status === 201) log(`configmap ${ns}/kube-root-ca.crt created`);
+        else if (r.status !== 409 && r.status !== 403 && r.status !== 404) ok(r, `configmap ${ns}/kube-root-ca.crt`);
+      }
+    }
+  };
+
+  /** Pod names this process made or adopted, by namespace/name: the only pods it ever deletes. */
+  const ours = new Set<string>();
+  const started = new Map<string, number>();
+
+  const syncPods = async (d: any, m: DeploymentModel, apiPods: Map<string, any>, state?: SupervisorState) => {
+    const ns = d.metadata.namespace;
+    const base = `/api/v1/namespaces/${ns}/pods`;
+    const what = `deployment ${ns}/${d.metadata.name}`;
+    const now = Date.now();
+    for (const p of m.pods) {
+      const key = `${ns}/${p.name}`;
+      let pod = apiPods.get(key);
+      if (pod === undefined) {
+        if (p.terminating) continue;
+        const r = await req("POST", base, podObject(d, m, p));
+        if (r.status !== 201) {
+          log(`${what}: pod ${p.name} not created: HTTP ${r.status}: ${(r.json as any)?.message ?? r.text}`);
+          continue;
+        }
+        ours.add(key);
+        pod = r.json;
+      }
+      if (p.node !== undefined && pod.spec?.nodeName === undefined) {
+        const b = await req("POST", `${base}/${p.name}/binding`, {
+          apiVersion: "v1",
+          kind: "Binding",
+          metadata: { name: p.name },
+          target: { apiVersion: "v1", kind: "Node", name: p.node },
+        });
+        if (b.status !== 201 && b.status !== 409 && b.status !== 404) ok(b, `bind pod ${key}`);
+        pod = { ...pod, spec: { ...pod.spec, nodeName: p.node } };
+      }
+      if (p.terminating) {
+        if (pod.metadata.deletionTimestamp === undefined) {
+          const r = await req("DELETE", `${base}/${p.name}`);
+          if (r.status !== 404) ok(r, `delete pod ${key}`);
+        }
+        continue;
+      }
+      const node = p.node === undefined ? undefined : state?.nodes[p.node];
+      if (!started.has(key)) started.set(key, now);
+      const want = podStatus(
+        p,
+        node?.ip ?? undefined,
+        node === undefined ? undefined : podIP(node.index, p.name),
+        started.get(key)!,
+      );
+      if (!podStatusChanged(pod.status, want)) continue;
+      const fresh = await req("GET", `${base}/${p.name}`);
+      if (fresh.status !== 200) continue;
+      const r = await req("PUT", `${base}/${p.name}/status`, { ...(fresh.json as any), status: want });
+      if (r.status !== 409 && r.status !== 404) ok(r, `status of pod ${key}`);
+    }
+  };
+
+  /** The kubelet's last word on a pod that ended: removed with no grace left. */
+  const reapPods = async (apiPods: Map<string, any>) => {
+    const live = new Set<string>();
+    for (const [uid, m] of models) {
+      const ns = namespaces.get(uid);
+      for (const p of m.pods) live.add(`${ns}/${p.name}`);
+    }
+    for (const key of ours) {
+      if (live.has(key)) continue;
+      ours.delete(key);
+      started.delete(key);
+      if (!apiPods.has(key)) continue;
+      const [ns, name] = key.split("/");
+      const r = await deleteWith(`/api/v1/namespaces/${ns}/pods/${name}`, { gracePeriodSeconds: 0 });
+      if (r.status !== 404) ok(r, `delete pod ${key}`);
+    }
+  };
+
   const clusterView = async (apiNodes: Map<string, any>, state: SupervisorState | undefined): Promise<ClusterView> => {
     const rcs = ok(await req("GET", "/apis/node.k8s.io/v1/runtimeclasses"), "list runtimeclasses");
     const nodes: NodeView[] = [...apiNodes.values()].map((node) => {
@@ -274,8 +431,17 @@ export async function runControllers(opts: ControllerOptions): Promise<void> {
     };
   };
 
-  const syncDeployments = async (cluster: ClusterView) => {
+  const namespaces = new Map<string, string>(); // Deployment uid -> namespace, for reapPods
+
+  const syncDeployments = async (cluster: ClusterView, state?: SupervisorState) => {
     const list = ok(await req("GET", "/apis/apps/v1/deployments"), "list deployments");
+    const podList = ok(
+      await req("GET", `/api/v1/pods?labelSelector=${encodeURIComponent(POD_TEMPLATE_HASH_LABEL)}`),
+      "list pods",
+    );
+    const apiPods = new Map<string, any>(
+      (podList.items as any[]).map((p) => [`${p.metadata.namespace}/${p.metadata.name}`, p]),
+    );
     const seen = new Set<string>();
     const now = Date.now();
     for (const d of list.items as any[]) {
@@ -285,10 +451,30 @@ export async function runControllers(opts: ControllerOptions): Promise<void> {
       let m = models.get(uid);
       if (m === undefined) {
         m = d.status === undefined ? emptyModel() : adopt(d, cluster, now);
+        // The pods of an adopted Deployment are the ones already stored for its template, if any.
+        const stored = [...apiPods.values()].filter(
+          (p) =>
+            p.metadata.namespace === d.metadata.namespace &&
+            p.metadata.deletionTimestamp === undefined &&
+            m!.templates.has(p.metadata.labels[POD_TEMPLATE_HASH_LABEL]),
+        );
+        m.pods.forEach((p, i) => {
+          if (stored[i] === undefined) return;
+          p.name = stored[i].metadata.name;
+          p.node = stored[i].spec?.nodeName ?? p.node;
+          ours.add(`${d.metadata.namespace}/${p.name}`);
+        });
         models.set(uid, m);
+        namespaces.set(uid, d.metadata.namespace);
       }
       const { status, events } = step(d, m, cluster, now);
       for (const e of events) log(`${what}: ${e}`);
+      try {
+        await syncPods(d, m, apiPods, state);
+      } catch (err) {
+        if (err instanceof Unreachable) throw err;
+        log(`${what}: pods: ${(err as Error).message}`); // the status still follows the model
+      }
       if (JSON.stringify(status) === JSON.stringify(d.status ?? {})) continue;
       const r = await req(
         "PUT",
@@ -303,7 +489,12 @@ export async function runControllers(opts: ControllerOptions): Promise<void> {
           `ready ${status.readyReplicas ?? 0} available ${status.availableReplicas ?? 0} unavailable ${status.unavailableReplicas ?? 0} ${conds}`,
       );
     }
-    for (const uid of models.keys()) if (!seen.has(uid)) models.delete(uid);
+    for (const uid of models.keys())
+      if (!seen.has(uid)) {
+        models.delete(uid);
+        namespaces.delete(uid);
+      }
+    await reapPods(apiPods);
   };
 
   const tick = async () => {
@@ -317,8 +508,9 @@ export async function runControllers(opts: ControllerOptions): Promise<void> {
       const again = ok(await req("GET", "/api/v1/nodes"), "list nodes");
       apiNodes = new Map<string, any>((again.items as any[]).map((n) => [n.metadata.name, n]));
     }
+    await syncNamespaces();
     await syncTokens();
-    await syncDeployments(await clusterView(apiNodes, state ?? lastState));
+    await syncDeployments(await clusterView(apiNodes, state ?? lastState), state ?? lastState);
   };
 
   let backoff = tickMs;
