@@ -196,6 +196,27 @@ describe.skipIf(!present)(
       expect(byName.jetson.status.addresses).toContainEqual({ type: "InternalIP", address: "198.18.0.23" });
     });
 
+    it("registers a Node once per kubelet start, and deletes it when the supervisor drops the node (delete-node)", async () => {
+      const present = async (want: boolean) =>
+        until(`node spare ${want ? "present" : "absent"}`, async () => {
+          const r = await api.request("GET", "/api/v1/nodes/spare");
+          return (r.status === 200) === want ? true : undefined;
+        });
+      nodes.spare = { role: "agent", labels: [], ip: null, index: 3, ready: true, arch: "arm64", joined: 1 };
+      await present(true);
+      // Deleted through the API while its kubelet runs: the kubelet registered once and does not again.
+      expect((await api.request("DELETE", "/api/v1/nodes/spare")).status).toBe(200);
+      await sleep(1500);
+      expect((await api.request("GET", "/api/v1/nodes/spare")).status).toBe(404);
+      // The agent restarts (a new join): its kubelet registers the node again.
+      nodes.spare.joined = 2;
+      await present(true);
+      // `k3s kubectl delete node spare` on the double: the supervisor drops it, the Node goes.
+      delete nodes.spare;
+      await present(false);
+      expect(output).toMatch(/node spare deleted \(removed from the supervisor\)/);
+    });
+
     it("fills the member's token Secrets as karmadactl join waits for them; the token authenticates", async () => {
       const m = memberSideObjects("edge");
       for (const obj of [m.namespace, m.serviceAccount, m.tokenSecret]) {
@@ -390,7 +411,13 @@ describe.skipIf(!present)(
 
     it("logs one line per action, runs in a small RSS, and ends at once on SIGTERM", async () => {
       const rss = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${child.pid}/status`, "utf8"))![1];
-      process.stdout.write(`cluster controllers RSS ${Math.round(Number(rss) / 1024)} MiB\n`);
+      // utime and stime (fields 14 and 15 of /proc/PID/stat), in clock ticks of 1/100 s.
+      const stat = fs.readFileSync(`/proc/${child.pid}/stat`, "utf8").split(") ")[1].split(" ");
+      const cpu = (Number(stat[11]) + Number(stat[12])) / 100;
+      const uptime = Number(fs.readFileSync("/proc/uptime", "utf8").split(" ")[0]) - Number(stat[19]) / 100;
+      process.stdout.write(
+        `cluster controllers RSS ${Math.round(Number(rss) / 1024)} MiB, CPU ${cpu.toFixed(1)} s in ${uptime.toFixed(0)} s\n`,
+      );
       expect(output).toMatch(/secret karmada-cluster\/karmada-edge filled \(token, ca\.crt, namespace\)/);
       expect(output).not.toContain(api.kubeconfig.match(/token: (\S+)/)![1]);
       const exited = new Promise<number | null>((r) =>
