@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { pipelineObjects } from "../../../components/vaccel/objects";
+import { aggregateDeploymentStatus } from "../../lib/karmadaDouble";
 import {
   type ClusterView,
   type Condition,
@@ -9,6 +10,7 @@ import {
   emptyModel,
   fenceposts,
   maxUnavailable,
+  memberDeploymentStatus,
   podTemplateHash,
   safeEncode,
   setCondition,
@@ -249,5 +251,39 @@ describe("the deployment controller's helpers", () => {
     expect(podTemplateHash(a)).not.toBe(podTemplateHash(a, 1));
     expect(podTemplateHash(a)).toMatch(/^[bcdfghjklmnpqrstvwxz2456789]+$/);
     expect(safeEncode("0123")).toBe("4567");
+  });
+});
+
+describe("what Karmada grabs from a member's Deployment", () => {
+  it("is the counts, the generations and the template generation Karmada annotated, aggregated as Karmada does", () => {
+    const d = stored(pipelineObjects(args).app);
+    d.metadata.annotations = { "resourcetemplate.karmada.io/generation": "3" };
+    expect(memberDeploymentStatus(d)).toBeUndefined();
+    drive(d, emptyModel(), cluster(), 6);
+    const m = memberDeploymentStatus(d)!;
+    expect(m).toEqual({
+      generation: 1,
+      resourceTemplateGeneration: 3,
+      observedGeneration: 1,
+      replicas: 1,
+      updatedReplicas: 1,
+      readyReplicas: 1,
+      availableReplicas: 1,
+      unavailableReplicas: 0,
+    });
+    const template = { metadata: { generation: 3 } };
+    expect(aggregateDeploymentStatus(template, [{ clusterName: "edge", status: m }])).toEqual({
+      observedGeneration: 3,
+      replicas: 1,
+      readyReplicas: 1,
+      updatedReplicas: 1,
+      availableReplicas: 1,
+    });
+  });
+
+  it("is an error without the template generation annotation, as reflectDeploymentStatus's ParseInt makes it", () => {
+    const d = stored(pipelineObjects(args).app);
+    drive(d, emptyModel(), cluster(), 1);
+    expect(() => memberDeploymentStatus(d)).toThrow(/resourcetemplate\.karmada\.io\/generation "" is not an integer/);
   });
 });
