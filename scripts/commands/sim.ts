@@ -193,6 +193,16 @@ export function register(program: Command): void {
       setTimeout(() => process.exit(), 100).unref();
     });
 
+  // Spawned by the k3s server double beside its kube-apiserver, killed with it (scripts/sim/controllers/run.ts).
+  sim
+    .command("cluster-controllers", { hidden: true })
+    .requiredOption("--kubeconfig <file>")
+    .requiredOption("--supervisor <url>")
+    .action(async (o: { kubeconfig: string; supervisor: string }) => {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const c = require("../sim/controllers/run") as typeof import("../sim/controllers/run");
+      await c.runControllers({ kubeconfig: fs.readFileSync(o.kubeconfig, "utf8"), supervisor: o.supervisor });
+    });
   // Called by the Incus double on the sim nuc (through nsenter into the root namespaces).
   sim
     .command("vm-start", { hidden: true })
