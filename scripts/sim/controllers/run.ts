@@ -20,7 +20,8 @@
  * (Node's default: no handler).
  */
 import * as https from "node:https";
-import { type ApiAnswer, apiRequest, kubeTarget } from "../../lib/kubeClient";
+import { type ApiAnswer, apiRequest, kubeClient, kubeTarget } from "../../lib/kubeClient";
+import { runDeletionControllers } from "../deletion";
 import { type ClusterView, type DeploymentModel, type NodeView, adopt, emptyModel, step } from "./deploymentStatus";
 import {
   type NodeCondition,
@@ -120,48 +121,9 @@ export async function runControllers(opts: ControllerOptions): Promise<void> {
       throw new Unreachable(`${target.hostPort}: ${(err as Error).message}`);
     }
   };
-  /**
-   * A DELETE with DeleteOptions in its body (a uid precondition, a grace period). Not through apiRequest: Node sends
-   * a DELETE body with neither Content-Length nor chunked encoding (http's useChunkedEncodingByDefault is false for
-   * DELETE) unless told its length, so the API would read the DeleteOptions as the start of the next request on the
-   * kept-alive connection.
-   */
+  /** A DELETE with DeleteOptions in its body (a uid precondition, a grace period). */
   const deleteWith = (path: string, options: object): Promise<ApiAnswer> =>
-    new Promise((resolve, reject) => {
-      const payload = JSON.stringify({ apiVersion: "v1", kind: "DeleteOptions", ...options });
-      const r = https.request(
-        `${target.server}${path}`,
-        {
-          method: "DELETE",
-          agent,
-          timeout: REQUEST_TIMEOUT_MS,
-          headers: {
-            Accept: "application/json",
-            "Content-Type": "application/json",
-            "Content-Length": Buffer.byteLength(payload),
-            ...(target.token === undefined ? {} : { Authorization: `Bearer ${target.token}` }),
-          },
-        },
-        (res) => {
-          let text = "";
-          res.setEncoding("utf8");
-          res.on("data", (d: string) => (text += d));
-          res.on("end", () => {
-            let json: unknown;
-            try {
-              json = JSON.parse(text);
-            } catch {
-              json = undefined;
-            }
-            resolve({ status: res.statusCode ?? 0, text, json });
-          });
-          res.on("error", reject);
-        },
-      );
-      r.on("timeout", () => r.destroy(new Error(`no answer within ${REQUEST_TIMEOUT_MS / 1000} s`)));
-      r.on("error", (err) => reject(new Unreachable(`${target.hostPort}: ${err.message}`)));
-      r.end(payload);
-    });
+    req("DELETE", path, { apiVersion: "v1", kind: "DeleteOptions", ...options });
   const ok = (r: ApiAnswer, what: string): any => {
     if (r.status >= 200 && r.status < 300) return r.json;
     throw new Error(`${what}: HTTP ${r.status}: ${(r.json as any)?.message ?? r.text.slice(0, 200)}`);
@@ -513,6 +475,12 @@ export async function runControllers(opts: ControllerOptions): Promise<void> {
     await syncDeployments(await clusterView(apiNodes, state ?? lastState), state ?? lastState);
   };
 
+  // The namespace controller and the garbage collector, which finish deletes (scripts/sim/deletion.ts).
+  const deletion = new AbortController();
+  opts.signal?.addEventListener("abort", () => deletion.abort(), { once: true });
+  const client = kubeClient(target);
+  const finishing = runDeletionControllers(client, { signal: deletion.signal, log });
+
   let backoff = tickMs;
   let down = false;
   log(`cluster controllers started: API ${target.hostPort}, supervisor ${opts.supervisor}, polling every ${tickMs} ms`);
@@ -537,5 +505,8 @@ export async function runControllers(opts: ControllerOptions): Promise<void> {
       }
     }
   }
+  deletion.abort();
+  await finishing;
+  client.close();
   agent.destroy();
 }
