@@ -101,7 +101,7 @@ export interface ReleaseRequest {
   log?: (line: string) => void;
 }
 
-interface Release {
+export interface Release {
   name: string;
   namespace: string;
   chart: string;
@@ -114,7 +114,7 @@ interface Release {
 }
 
 /** The Release's inputs checked as Helm and the chart would, every problem in one error. */
-function releaseOf(inputs: Record<string, unknown>): Release {
+export function releaseOf(inputs: Record<string, unknown>): Release {
   const errors: string[] = [];
   const str = (k: string) => (typeof inputs[k] === "string" && inputs[k] !== "" ? (inputs[k] as string) : undefined);
   const name = str("name");
