@@ -173,6 +173,9 @@ describe.skipIf(!present)(
 
       expect(fs.existsSync(path.join(etcdData(), "member"))).toBe(true);
       const pids = JSON.parse(fs.readFileSync(pidsFile(), "utf8")) as Record<string, number>;
+      // C2's controllers double runs next to the API once it exists (scripts/sim/karmada/controllers.ts).
+      const controllers = fs.existsSync(path.join(__dirname, "../scripts/sim/karmada/controllers.ts"));
+      expect(pids.controllers !== undefined && running(pids.controllers)).toBe(controllers);
       console.log(
         `karmada release install: ${installS.toFixed(1)} s; RSS karmada-apiserver ${(vmRssKb(pids.apiserver) / 1024).toFixed(0)} MiB, ` +
           `etcd ${(vmRssKb(pids.etcd) / 1024).toFixed(0)} MiB`,
