@@ -36,6 +36,12 @@ describe("releaseOf", () => {
     );
   });
 
+  it("refuses to return before the wait it does not play (skipAwait, no waitForJobs)", () => {
+    expect(() => releaseOf(inputs({ skipAwait: true, waitForJobs: false }))).toThrow(
+      /skipAwait: true is not played by the sim \(only false\); waitForJobs: false is not played/,
+    );
+  });
+
   it("refuses values the sim does not play rather than ignoring them", () => {
     const v = { ...values(), etcd: { mode: "internal", internal: { storageType: "pvc" } } };
     expect(() => releaseOf(inputs({ values: v }))).toThrow(/etcd\.internal\.storageType: "pvc" is not played/);

@@ -109,8 +109,6 @@ export interface Release {
   /** Seconds. */
   timeout: number;
   createNamespace: boolean;
-  skipAwait: boolean;
-  waitForJobs: boolean;
 }
 
 /** The Release's inputs checked as Helm and the chart would, every problem in one error. */
@@ -131,6 +129,11 @@ export function releaseOf(inputs: Record<string, unknown>): Release {
   const timeout = inputs.timeout === undefined || inputs.timeout === 0 ? DEFAULT_TIMEOUT_S : Number(inputs.timeout);
   if (!Number.isFinite(timeout) || timeout <= 0)
     errors.push(`timeout: ${JSON.stringify(inputs.timeout)} is not seconds`);
+  // What the program sets; the double plays helm install --wait --wait-for-jobs only (returning earlier, as skipAwait
+  // or no waitForJobs would, leaves the static-resource Job running: the kinds would appear later).
+  if (inputs.skipAwait === true) errors.push("skipAwait: true is not played by the sim (only false)");
+  if (inputs.waitForJobs !== true)
+    errors.push(`waitForJobs: ${JSON.stringify(inputs.waitForJobs)} is not played (only true)`);
   const values = errors.length === 0 ? effectiveValues(user as Values) : {};
   if (errors.length === 0) errors.push(...unsupportedValues(values));
   if (errors.length > 0) throw new Error(`Karmada Release (sim): ${errors.join("; ")}`);
@@ -141,8 +144,6 @@ export function releaseOf(inputs: Record<string, unknown>): Release {
     values,
     timeout,
     createNamespace: inputs.createNamespace === true,
-    skipAwait: inputs.skipAwait === true,
-    waitForJobs: inputs.waitForJobs === true,
   };
 }
 
