@@ -20,11 +20,12 @@
  * wait for them), the post-delete hook deletes the Secrets (templates/post-delete-job.yaml:47-52), the release record
  * goes. etcd's hostPath data stays: a hostPath outlives its pod (components/karmada/etcd-data.sh removes it).
  *
- * Not played: the hook Job's ServiceAccount/ClusterRole/Binding and the CRD ConfigMaps (pre-install hooks without a
- * delete policy: they would outlive uninstall, and nothing reads them), the Services and Deployments as objects on
- * the host cluster (A2's cluster double writes what the program reads of Deployments), karmada-search,
- * -aggregated-apiserver, -webhook, -scheduler (C2's controllers process plays the controllers' effects), and the
- * kubelet's restarts of a crashed container: a process that exits stays down, and install waits out its timeout.
+ * Not played, as nothing in the sim reads them: the hook Job's ServiceAccount, ClusterRole and ClusterRoleBinding and
+ * the CRD ConfigMaps (pre-install hooks without a delete policy: on a cluster they outlive uninstall, and Helm's
+ * default before-hook-creation replaces them at the next install); the Deployments, StatefulSet and Services as
+ * objects on the host cluster; karmada-search, -aggregated-apiserver, -webhook, -scheduler and -controller-manager
+ * (C2's controllers process, started here, stands for the controllers); the kubelet's restarts of a crashed
+ * container: a process that exits stays down, and install waits out its timeout, naming it.
  */
 import { execFile } from "node:child_process";
 import { gzipSync } from "node:zlib";
