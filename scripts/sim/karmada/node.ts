@@ -73,3 +73,12 @@ export function commandNode(name: string, address: string, root: string, prefix:
 export function localNode(name: string, root: string, address = "127.0.0.1"): KarmadaNode {
   return commandNode(name, address, root);
 }
+
+/**
+ * A node that is a sim host (a network and a mount namespace, scripts/sim/hosts.ts): its commands run through
+ * `nsenter -t <pid> -n -m`, where `pid` is a process inside it (its sshd's). No pid namespace is entered, so nsenter
+ * execs the command and the pids are this machine's.
+ */
+export function nsenterNode(name: string, address: string, pid: number): KarmadaNode {
+  return commandNode(name, address, "", ["nsenter", "-t", String(pid), "-n", "-m", "--"]);
+}
