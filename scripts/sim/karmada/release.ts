@@ -37,7 +37,7 @@ import { promisify } from "node:util";
 import YAML from "yaml";
 import { type ApiResponse, type KubeApiServer, connectKubeApi, kubeApiServerBinary } from "../../lib/kubeApiServer";
 import { clusterCrd } from "../../lib/karmadaDouble";
-import { apiRequest, kubeTarget } from "../../lib/kubeClient";
+import { apiRequest, kubeClient, kubeTarget } from "../../lib/kubeClient";
 import {
   CHART,
   CHART_ETCD_CLIENT_PORT,
@@ -67,6 +67,10 @@ export const DEFAULT_TIMEOUT_S = 300;
 export const TERMINATION_GRACE_S = 30;
 /** Where the double keeps, on the node, what a pod would have: the Secret's files, logs, pids. */
 export const DEFAULT_STATE_DIR = "/var/lib/testbed-sim/karmada";
+/** Bound on one request to the host cluster: as the test kube-apiserver's client (scripts/lib/kubeApiServer.ts). */
+const HOST_REQUEST_TIMEOUT_MS = 30_000;
+/** A probe's own bound: the chart's readinessProbe timeoutSeconds (templates/karmada-apiserver.yaml:99). */
+const PROBE_TIMEOUT_MS = 15_000;
 /** The kubelet's probes and Helm's wait poll every few seconds; the double polls faster, it only costs requests. */
 const POLL_MS = 500;
 /** The file that says C2's controllers double exists (scripts/sim/karmada/controllers.ts). */
@@ -152,37 +156,18 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The host cluster, as the provider's kubeconfig reaches it. Messages never quote the kubeconfig. */
 function hostApi(kubeconfig: string) {
-  const target = kubeTarget(kubeconfig, "the host cluster's kubeconfig");
-  const agent = new https.Agent({
-    ca: target.ca,
-    cert: target.cert,
-    key: target.key,
-    rejectUnauthorized: !target.insecure,
-    keepAlive: true,
-  });
+  const client = kubeClient(kubeTarget(kubeconfig, "the host cluster's kubeconfig"), HOST_REQUEST_TIMEOUT_MS);
   const request = async (method: string, urlPath: string, body?: unknown, contentType?: string) => {
-    try {
-      const r = await apiRequest({
-        url: `${target.server}${urlPath}`,
-        method,
-        agent,
-        timeoutMs: 30_000,
-        token: target.token,
-        body,
-        contentType,
-      });
-      // eslint-disable-next-line @typescript-eslint/no-explicit-any
-      return { status: r.status, body: (r.json ?? r.text) as any } as ApiResponse;
-    } catch (err) {
-      throw new Error(`host cluster ${target.hostPort}: ${method} ${urlPath}: ${(err as Error).message}`);
-    }
+    const r = await client.send(method, urlPath, body, contentType);
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    return { status: r.status, body: (r.json ?? r.text) as any } as ApiResponse;
   };
   const must = async (what: string, r: Promise<ApiResponse>, ok: number[]) => {
     const a = await r;
     if (!ok.includes(a.status)) throw new Error(`${what}: HTTP ${a.status}: ${a.body?.message ?? ""}`);
     return a;
   };
-  return { target, request, must, close: () => agent.destroy() };
+  return { request, must, close: () => client.close() };
 }
 type HostApi = ReturnType<typeof hostApi>;
 
@@ -455,7 +440,7 @@ function tlsAgent(c: ChartCerts): https.Agent {
 }
 
 async function get(agent: https.Agent, url: string): Promise<{ status: number; text: string }> {
-  const r = await apiRequest({ url, method: "GET", agent, timeoutMs: 5_000 });
+  const r = await apiRequest({ url, method: "GET", agent, timeoutMs: PROBE_TIMEOUT_MS });
   return { status: r.status, text: r.text.trim() };
 }
 
