@@ -439,8 +439,8 @@ function tlsAgent(c: ChartCerts): https.Agent {
   return new https.Agent({ ca: c.caCrt, cert: c.crt, key: c.key, keepAlive: true });
 }
 
-async function get(agent: https.Agent, url: string): Promise<{ status: number; text: string }> {
-  const r = await apiRequest({ url, method: "GET", agent, timeoutMs: PROBE_TIMEOUT_MS });
+async function get(agent: https.Agent, url: string, timeoutMs: number): Promise<{ status: number; text: string }> {
+  const r = await apiRequest({ url, method: "GET", agent, timeoutMs });
   return { status: r.status, text: r.text.trim() };
 }
 
@@ -591,12 +591,29 @@ export async function installKarmadaRelease(req: ReleaseRequest): Promise<Record
           }
           return undefined;
         };
-        await waitUntil(`etcd (${node.address}:${ports.client})`, deadline, async () => {
-          const down = await exitedOf("etcd", l.logs.etcd)();
-          if (down !== undefined) return down;
-          const r = await get(agent, `https://${node.address}:${ports.client}/health`);
-          return r.status === 200 && JSON.parse(r.text).health === "true" ? undefined : `/health: ${r.text}`;
-        });
+        // A probe of a process: when it fails, the process's exit (and its log) says more than the probe's error,
+        // and it is looked for after the probe too, since a probe that hangs outlasts the process.
+        const probe =
+          (name: "etcd" | "apiserver", file: string, check: () => Promise<string | undefined>) =>
+          async (): Promise<string | undefined> => {
+            let why: string | undefined;
+            try {
+              why = await check();
+            } catch (err) {
+              why = (err as Error).message;
+            }
+            if (why === undefined) return undefined;
+            return (await exitedOf(name, file)()) ?? why;
+          };
+        const remaining = () => Math.max(1_000, Math.min(PROBE_TIMEOUT_MS, deadline - Date.now()));
+        await waitUntil(
+          `etcd (${node.address}:${ports.client})`,
+          deadline,
+          probe("etcd", l.logs.etcd, async () => {
+            const r = await get(agent, `https://${node.address}:${ports.client}/health`, remaining());
+            return r.status === 200 && JSON.parse(r.text).health === "true" ? undefined : `/health: ${r.text}`;
+          }),
+        );
 
         pids.apiserver = await node.spawn(
           [
@@ -611,12 +628,14 @@ export async function installKarmadaRelease(req: ReleaseRequest): Promise<Record
         );
         await savePids();
         log(`karmada release: karmada-apiserver started on ${node.name} (pid ${pids.apiserver}, port ${nodePort})`);
-        await waitUntil(`karmada-apiserver (${karmadaUrl})`, deadline, async () => {
-          const down = await exitedOf("apiserver", l.logs.apiserver)();
-          if (down !== undefined) return down;
-          const r = await get(agent, `${karmadaUrl}/readyz`);
-          return r.status === 200 && r.text === "ok" ? undefined : `/readyz: HTTP ${r.status}`;
-        });
+        await waitUntil(
+          `karmada-apiserver (${karmadaUrl})`,
+          deadline,
+          probe("apiserver", l.logs.apiserver, async () => {
+            const r = await get(agent, `${karmadaUrl}/readyz`, remaining());
+            return r.status === 200 && r.text === "ok" ? undefined : `/readyz: HTTP ${r.status}`;
+          }),
+        );
 
         // The static-resource Job (templates/karmada-static-resource-job.yaml:44-57), waited for (--wait-for-jobs):
         // Karmada's kinds, its namespaces, the karmada-version ConfigMap, in Karmada's API.
