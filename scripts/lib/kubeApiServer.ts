@@ -81,19 +81,8 @@ export interface ObjectRef {
   metadata?: { name?: string; namespace?: string };
 }
 
-export interface KubeApiServer {
-  /** https://127.0.0.1:<port> */
-  url: string;
-  /** PEM of the CA that signed the serving certificate. */
-  caPem: string;
-  /** A kubeconfig for ADMIN_USER (bearer token, CA embedded): a secret, never log it. */
-  kubeconfig: string;
-  /** The same kubeconfig as a 0600 file in the private state directory. */
-  kubeconfigPath: string;
-  /** The private (0700) state directory: etcd's data, keys, logs. Removed by stop(). */
-  stateDir: string;
-  /** Process ids of etcd and kube-apiserver. */
-  pids: { etcd: number; apiserver: number };
+/** Requests to a Kubernetes API as one client; the calls the tests and the sim make on an API they started. */
+export interface KubeApi {
   /** One authenticated request; a JSON body is sent as application/json (or merge-patch for PATCH). */
   request(method: string, urlPath: string, body?: unknown): Promise<ApiResponse>;
   /** The collection URL path of an object's kind (found by discovery, as kubectl does), in its namespace. */
@@ -107,6 +96,21 @@ export interface KubeApiServer {
   get(obj: ObjectRef): Promise<ApiResponse>;
   /** Installs a CustomResourceDefinition and waits until the API serves it (Established, then discoverable). */
   installCrd(crd: { metadata: { name: string } }, timeoutMs?: number): Promise<void>;
+}
+
+export interface KubeApiServer extends KubeApi {
+  /** https://127.0.0.1:<port> */
+  url: string;
+  /** PEM of the CA that signed the serving certificate. */
+  caPem: string;
+  /** A kubeconfig for ADMIN_USER (bearer token, CA embedded): a secret, never log it. */
+  kubeconfig: string;
+  /** The same kubeconfig as a 0600 file in the private state directory. */
+  kubeconfigPath: string;
+  /** The private (0700) state directory: etcd's data, keys, logs. Removed by stop(). */
+  stateDir: string;
+  /** Process ids of etcd and kube-apiserver. */
+  pids: { etcd: number; apiserver: number };
   /** Stops kube-apiserver, then etcd, and removes the state directory. Safe to call twice. */
   stop(): Promise<void>;
 }
@@ -311,6 +315,80 @@ export function apiServerArgs(dir: string, etcdUrl: string, port: number, advert
   ];
 }
 
+/**
+ * A client of the Kubernetes API at `url` over `agent` (its CA, and a client certificate when the API authenticates by
+ * one), with a bearer `token` when given: every request bounded by 30 s.
+ */
+export function connectKubeApi(url: string, agent: https.Agent, token?: string): KubeApi {
+  const request = async (method: string, urlPath: string, body?: unknown): Promise<ApiResponse> => {
+    const contentType = method === "PATCH" ? "application/merge-patch+json" : "application/json";
+    try {
+      const r = await apiRequest({
+        url: `${url}${urlPath}`,
+        method,
+        agent,
+        timeoutMs: 30_000,
+        token,
+        body,
+        contentType,
+      });
+      return { status: r.status, body: r.json ?? r.text };
+    } catch (err) {
+      throw new Error(`${method} ${urlPath}: ${(err as Error).message}`);
+    }
+  };
+
+  const discovery = new Map<string, { name: string; kind: string; namespaced: boolean }[]>();
+  const collectionPath = async (obj: ObjectRef): Promise<string> => {
+    const base = obj.apiVersion.includes("/") ? `/apis/${obj.apiVersion}` : `/api/${obj.apiVersion}`;
+    let resources = discovery.get(base);
+    if (resources === undefined) {
+      const r = await request("GET", base);
+      if (r.status !== 200) throw new Error(`discovery of ${obj.apiVersion}: HTTP ${r.status}`);
+      resources = r.body.resources as { name: string; kind: string; namespaced: boolean }[];
+      discovery.set(base, resources);
+    }
+    const resource = resources.find((x) => x.kind === obj.kind && !x.name.includes("/"));
+    if (resource === undefined) throw new Error(`${obj.apiVersion} serves no kind ${obj.kind}`);
+    const ns = obj.metadata?.namespace;
+    if (resource.namespaced && (ns === undefined || ns === "")) {
+      throw new Error(`${obj.kind} ${obj.metadata?.name ?? ""} is namespaced but has no metadata.namespace`);
+    }
+    return resource.namespaced ? `${base}/namespaces/${ns}/${resource.name}` : `${base}/${resource.name}`;
+  };
+  const create = async (obj: ObjectRef) => request("POST", `${await collectionPath(obj)}?fieldValidation=Strict`, obj);
+  const get = async (obj: ObjectRef) => request("GET", `${await collectionPath(obj)}/${obj.metadata?.name ?? ""}`);
+
+  const installCrd = async (crd: { metadata: { name: string } }, timeoutMs = 30_000): Promise<void> => {
+    const r = await request("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd);
+    if (r.status !== 201) {
+      throw new Error(`CRD ${crd.metadata.name}: HTTP ${r.status}: ${r.body?.message ?? JSON.stringify(r.body)}`);
+    }
+    const full = r.body as { spec: { group: string; versions: { name: string; served: boolean }[] } };
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const c = await request("GET", `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${crd.metadata.name}`);
+      const established = (c.body?.status?.conditions ?? []).some(
+        (x: { type: string; status: string }) => x.type === "Established" && x.status === "True",
+      );
+      // Established is set before discovery serves the group: wait for both, as kubectl wait + apply would.
+      const served = full.spec.versions.filter((v) => v.served);
+      const discoverable =
+        established &&
+        (await Promise.all(served.map((v) => request("GET", `/apis/${full.spec.group}/${v.name}`)))).every(
+          (d) => d.status === 200,
+        );
+      if (discoverable) return;
+      if (Date.now() > deadline) {
+        throw new Error(`CRD ${crd.metadata.name} not served within ${timeoutMs / 1000} s`);
+      }
+      await sleep(200);
+    }
+  };
+
+  return { request, collectionPath, create, get, installCrd };
+}
+
 /** Starts etcd and kube-apiserver and waits, bounded, until /readyz answers ok. */
 export async function startKubeApiServer(opts: StartOptions = {}): Promise<KubeApiServer> {
   const binary = opts.binary ?? kubeApiServerBinary();
@@ -362,23 +440,8 @@ export async function startKubeApiServer(opts: StartOptions = {}): Promise<KubeA
     const url = `https://127.0.0.1:${apiPort}`;
     const agent = new https.Agent({ ca: caPem, keepAlive: true });
 
-    const request = async (method: string, urlPath: string, body?: unknown): Promise<ApiResponse> => {
-      const contentType = method === "PATCH" ? "application/merge-patch+json" : "application/json";
-      try {
-        const r = await apiRequest({
-          url: `${url}${urlPath}`,
-          method,
-          agent,
-          timeoutMs: 30_000,
-          token,
-          body,
-          contentType,
-        });
-        return { status: r.status, body: r.json ?? r.text };
-      } catch (err) {
-        throw new Error(`${method} ${urlPath}: ${(err as Error).message}`);
-      }
-    };
+    const api = connectKubeApi(url, agent, token);
+    const { request } = api;
 
     const apiLog = path.join(dir, "kube-apiserver.log");
     const apiserver = startProcess(binary, apiServerArgs(dir, etcdUrl, apiPort, opts.advertiseAddress), apiLog);
@@ -392,55 +455,6 @@ export async function startKubeApiServer(opts: StartOptions = {}): Promise<KubeA
     const kubeconfigPath = path.join(dir, "kubeconfig");
     fs.writeFileSync(kubeconfigPath, kubeconfig, { mode: 0o600 });
 
-    const discovery = new Map<string, { name: string; kind: string; namespaced: boolean }[]>();
-    const collectionPath = async (obj: ObjectRef): Promise<string> => {
-      const base = obj.apiVersion.includes("/") ? `/apis/${obj.apiVersion}` : `/api/${obj.apiVersion}`;
-      let resources = discovery.get(base);
-      if (resources === undefined) {
-        const r = await request("GET", base);
-        if (r.status !== 200) throw new Error(`discovery of ${obj.apiVersion}: HTTP ${r.status}`);
-        resources = r.body.resources as { name: string; kind: string; namespaced: boolean }[];
-        discovery.set(base, resources);
-      }
-      const resource = resources.find((x) => x.kind === obj.kind && !x.name.includes("/"));
-      if (resource === undefined) throw new Error(`${obj.apiVersion} serves no kind ${obj.kind}`);
-      const ns = obj.metadata?.namespace;
-      if (resource.namespaced && (ns === undefined || ns === "")) {
-        throw new Error(`${obj.kind} ${obj.metadata?.name ?? ""} is namespaced but has no metadata.namespace`);
-      }
-      return resource.namespaced ? `${base}/namespaces/${ns}/${resource.name}` : `${base}/${resource.name}`;
-    };
-    const create = async (obj: ObjectRef) =>
-      request("POST", `${await collectionPath(obj)}?fieldValidation=Strict`, obj);
-    const get = async (obj: ObjectRef) => request("GET", `${await collectionPath(obj)}/${obj.metadata?.name ?? ""}`);
-
-    const installCrd = async (crd: { metadata: { name: string } }, timeoutMs = 30_000): Promise<void> => {
-      const r = await request("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd);
-      if (r.status !== 201) {
-        throw new Error(`CRD ${crd.metadata.name}: HTTP ${r.status}: ${r.body?.message ?? JSON.stringify(r.body)}`);
-      }
-      const full = r.body as { spec: { group: string; versions: { name: string; served: boolean }[] } };
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const c = await request("GET", `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${crd.metadata.name}`);
-        const established = (c.body?.status?.conditions ?? []).some(
-          (x: { type: string; status: string }) => x.type === "Established" && x.status === "True",
-        );
-        // Established is set before discovery serves the group: wait for both, as kubectl wait + apply would.
-        const served = full.spec.versions.filter((v) => v.served);
-        const discoverable =
-          established &&
-          (await Promise.all(served.map((v) => request("GET", `/apis/${full.spec.group}/${v.name}`)))).every(
-            (d) => d.status === 200,
-          );
-        if (discoverable) return;
-        if (Date.now() > deadline) {
-          throw new Error(`CRD ${crd.metadata.name} not served within ${timeoutMs / 1000} s`);
-        }
-        await sleep(200);
-      }
-    };
-
     return {
       url,
       caPem,
@@ -448,11 +462,7 @@ export async function startKubeApiServer(opts: StartOptions = {}): Promise<KubeA
       kubeconfigPath,
       stateDir: dir,
       pids: { etcd: etcd.pid ?? 0, apiserver: apiserver.pid ?? 0 },
-      request,
-      collectionPath,
-      create,
-      get,
-      installCrd,
+      ...api,
       stop: async () => {
         agent.destroy();
         await stop();
