@@ -3,6 +3,7 @@ import * as fs from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
 import { parse } from "yaml";
+import { kubeApiServerBinary } from "../lib/kubeApiServer";
 
 /**
  * The simulated testbed's hosts: each a network namespace with its own address (198.18.0.0/15 only), its own
@@ -140,6 +141,9 @@ mount --bind ${DOUBLES} ${DOUBLES_MOUNT}/doubles && mount -o remount,bind,ro ${D
 ${doubles.map((d) => `ln -sf ${DOUBLES_MOUNT}/doubles/${d} ${DOUBLES_MOUNT}/bin/${d}`).join("\n")}
 ln -sf ${DOUBLES_MOUNT}/doubles/k3s-install.sh ${DOUBLES_MOUNT}/k3s-install.sh
 echo ${REPO} > ${DOUBLES_MOUNT}/repo
+# The k3s double's server runs this kube-apiserver: the path computed here, where HOME and XDG_CACHE_HOME are the
+# user's (the host's units run with neither), and visible on every host through its /root overlay.
+echo ${kubeApiServerBinary()} > ${DOUBLES_MOUNT}/kube-apiserver
 echo ${JSON.stringify(host.name)} > /etc/hostname
 id ${host.user} >/dev/null 2>&1 || useradd -m -s /bin/bash ${host.user}
 ${host.sudoPassword ? `echo ${JSON.stringify(`${host.user}:${host.sudoPassword}`)} | chpasswd` : `passwd -d ${host.user} >/dev/null`}
