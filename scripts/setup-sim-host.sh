@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the simulated testbed, the storage tests and `npm run lint` (shellcheck) use.
+# Installs the Debian packages the simulated testbed (nftables: the nuc's filter on the operator's route to the VMs), the
+# storage tests and `npm run lint` (shellcheck) use.
 # Run it as root or as a user with sudo: it re-runs itself through sudo when it must install and is not root.
 # Safe to run twice: it only calls apt when a package is missing.
 set -euo pipefail
-packages=(openssh-server openssh-client fio etcd-server etcd-client curl zfs-fuse strace iproute2 sudo util-linux procps shellcheck)
+packages=(openssh-server openssh-client fio etcd-server etcd-client curl zfs-fuse strace iproute2 nftables sudo util-linux procps shellcheck)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

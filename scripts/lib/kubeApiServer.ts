@@ -138,7 +138,8 @@ function tail(file: string, lines = 15): string {
   }
 }
 
-async function openssl(dir: string, args: string[]): Promise<void> {
+/** Runs openssl in dir; its stderr becomes the error. */
+export async function openssl(dir: string, args: string[]): Promise<void> {
   try {
     await execFileAsync("openssl", args, { cwd: dir });
   } catch (err) {
@@ -147,61 +148,99 @@ async function openssl(dir: string, args: string[]): Promise<void> {
   }
 }
 
-/**
- * A CA, a serving certificate for 127.0.0.1 signed by it, and the service-account signing key pair, all ECDSA
- * P-256 (fast to generate; kube-apiserver accepts ES256 for service-account tokens).
- */
-async function makeKeys(dir: string): Promise<void> {
-  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+/** ECDSA P-256 for every key: fast to generate, and kube-apiserver accepts ES256 for service-account tokens. */
+const EC_KEY = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+
+/** A self-signed CA in dir: `<name>.crt` and `<name>.key`. */
+export async function makeCa(dir: string, name: string, commonName: string, days: number): Promise<void> {
   await openssl(dir, [
     "req",
     "-x509",
-    ...ec,
+    ...EC_KEY,
     "-keyout",
-    "ca.key",
+    `${name}.key`,
     "-out",
-    "ca.crt",
+    `${name}.crt`,
     "-days",
-    "2",
+    String(days),
     "-subj",
-    "/CN=testbed-kube-apiserver-ca",
+    `/CN=${commonName}`,
     "-addext",
     "basicConstraints=critical,CA:TRUE",
     "-addext",
     "keyUsage=critical,keyCertSign,cRLSign",
   ]);
-  await openssl(dir, [
-    "req",
-    ...ec,
-    "-keyout",
-    "apiserver.key",
-    "-out",
-    "apiserver.csr",
-    "-subj",
-    "/CN=kube-apiserver",
-  ]);
-  fs.writeFileSync(
-    path.join(dir, "apiserver.ext"),
-    "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature\n",
-  );
-  await openssl(dir, [
-    "x509",
-    "-req",
-    "-in",
-    "apiserver.csr",
-    "-CA",
-    "ca.crt",
-    "-CAkey",
-    "ca.key",
-    "-CAcreateserial",
-    "-out",
-    "apiserver.crt",
-    "-days",
-    "2",
-    "-extfile",
-    "apiserver.ext",
-  ]);
-  await openssl(dir, ["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-out", "sa.key"]);
+}
+
+export interface LeafCert {
+  /** Writes `<name>.crt` and `<name>.key`. */
+  name: string;
+  /** The CA's base name in the same directory (`<ca>.crt`, `<ca>.key`). */
+  ca: string;
+  commonName: string;
+  /** Subject O, the group a client certificate authenticates as (system:masters for an admin). */
+  organization?: string;
+  /** subjectAltName entries, as openssl takes them: "IP:127.0.0.1", "DNS:kubernetes". */
+  altNames?: string[];
+  usage: "serverAuth" | "clientAuth";
+  days: number;
+}
+
+/** A key and a certificate signed by a CA of the same directory; the request and extension files are removed. */
+export async function makeLeafCert(dir: string, c: LeafCert): Promise<void> {
+  const subject = `${c.organization === undefined ? "" : `/O=${c.organization}`}/CN=${c.commonName}`;
+  await openssl(dir, ["req", ...EC_KEY, "-keyout", `${c.name}.key`, "-out", `${c.name}.csr`, "-subj", subject]);
+  const ext = [
+    ...(c.altNames !== undefined && c.altNames.length > 0 ? [`subjectAltName=${c.altNames.join(",")}`] : []),
+    `extendedKeyUsage=${c.usage}`,
+    "keyUsage=critical,digitalSignature",
+  ];
+  fs.writeFileSync(path.join(dir, `${c.name}.ext`), `${ext.join("\n")}\n`);
+  try {
+    await openssl(dir, [
+      "x509",
+      "-req",
+      "-in",
+      `${c.name}.csr`,
+      "-CA",
+      `${c.ca}.crt`,
+      "-CAkey",
+      `${c.ca}.key`,
+      "-CAcreateserial",
+      "-out",
+      `${c.name}.crt`,
+      "-days",
+      String(c.days),
+      "-extfile",
+      `${c.name}.ext`,
+    ]);
+  } finally {
+    for (const f of [`${c.name}.csr`, `${c.name}.ext`]) fs.rmSync(path.join(dir, f), { force: true });
+  }
+}
+
+/**
+ * A service-account signing key (ECDSA P-256), private: `<name>` in dir. In SEC1 form ("EC PRIVATE KEY"), the one
+ * form of an EC private key that --service-account-key-file also reads as a public key (client-go v0.31
+ * util/keyutil/key.go, ParsePublicKeysPEM: PKCS#8 is tried for RSA only), as k3s passes service.key to both flags.
+ */
+export async function makeSigningKey(dir: string, name: string): Promise<void> {
+  await openssl(dir, ["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", name]);
+  fs.chmodSync(path.join(dir, name), 0o600);
+}
+
+/** A CA, a serving certificate for 127.0.0.1 signed by it, and the service-account signing key pair. */
+async function makeKeys(dir: string): Promise<void> {
+  await makeCa(dir, "ca", "testbed-kube-apiserver-ca", 2);
+  await makeLeafCert(dir, {
+    name: "apiserver",
+    ca: "ca",
+    commonName: "kube-apiserver",
+    altNames: ["IP:127.0.0.1", "DNS:localhost"],
+    usage: "serverAuth",
+    days: 2,
+  });
+  await makeSigningKey(dir, "sa.key");
   await openssl(dir, ["pkey", "-in", "sa.key", "-pubout", "-out", "sa.pub"]);
 }
 
@@ -276,20 +315,48 @@ async function waitFor(
   }
 }
 
-export function kubeconfigText(url: string, caPem: string, token: string): string {
+/** A client certificate and its key, PEM. */
+export interface ClientCert {
+  certPem: string;
+  keyPem: string;
+}
+
+/**
+ * A one-context kubeconfig with the CA and the credentials embedded: a bearer token, or a client certificate (as
+ * k3s writes /etc/rancher/k3s/k3s.yaml, whose cluster, user and context are all named "default").
+ */
+export function kubeconfigText(
+  url: string,
+  caPem: string,
+  credentials: string | ClientCert,
+  names: { cluster: string; user: string } = { cluster: "testbed-kube-apiserver", user: ADMIN_USER },
+): string {
+  const b64 = (s: string) => Buffer.from(s).toString("base64");
+  const user =
+    typeof credentials === "string"
+      ? { token: credentials }
+      : { "client-certificate-data": b64(credentials.certPem), "client-key-data": b64(credentials.keyPem) };
   return YAML.stringify({
     apiVersion: "v1",
     kind: "Config",
-    clusters: [
-      {
-        name: "testbed-kube-apiserver",
-        cluster: { server: url, "certificate-authority-data": Buffer.from(caPem).toString("base64") },
-      },
-    ],
-    users: [{ name: ADMIN_USER, user: { token } }],
-    contexts: [{ name: "testbed-kube-apiserver", context: { cluster: "testbed-kube-apiserver", user: ADMIN_USER } }],
-    "current-context": "testbed-kube-apiserver",
+    clusters: [{ name: names.cluster, cluster: { server: url, "certificate-authority-data": b64(caPem) } }],
+    users: [{ name: names.user, user }],
+    contexts: [{ name: names.cluster, context: { cluster: names.cluster, user: names.user } }],
+    "current-context": names.cluster,
   });
+}
+
+/** etcd's command line for a one-member cluster with plain-HTTP client and peer URLs (on loopback only). */
+export function etcdArgs(name: string, dataDir: string, clientUrl: string, peerUrl: string): string[] {
+  return [
+    `--name=${name}`,
+    `--data-dir=${dataDir}`,
+    `--listen-client-urls=${clientUrl}`,
+    `--advertise-client-urls=${clientUrl}`,
+    `--listen-peer-urls=${peerUrl}`,
+    `--initial-advertise-peer-urls=${peerUrl}`,
+    `--initial-cluster=${name}=${peerUrl}`,
+  ];
 }
 
 /** kube-apiserver's command line: nothing secret on it, the token and keys are files in the state directory. */
@@ -413,15 +480,7 @@ export async function startKubeApiServer(opts: StartOptions = {}): Promise<KubeA
     const etcdLog = path.join(dir, "etcd.log");
     const etcd = startProcess(
       opts.etcd ?? "etcd",
-      [
-        "--name=kube-apiserver-test",
-        `--data-dir=${path.join(dir, "etcd")}`,
-        `--listen-client-urls=${etcdUrl}`,
-        `--advertise-client-urls=${etcdUrl}`,
-        `--listen-peer-urls=${peerUrl}`,
-        `--initial-advertise-peer-urls=${peerUrl}`,
-        `--initial-cluster=kube-apiserver-test=${peerUrl}`,
-      ],
+      etcdArgs("kube-apiserver-test", path.join(dir, "etcd"), etcdUrl, peerUrl),
       etcdLog,
     );
     children.push(etcd);

@@ -3,6 +3,7 @@ import * as fs from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
 import { parse } from "yaml";
+import { kubeApiServerBinary } from "../lib/kubeApiServer";
 
 /**
  * The simulated testbed's hosts: each a network namespace with its own address (198.18.0.0/15 only), its own
@@ -21,10 +22,38 @@ const ANCHOR = path.join(SIM_DIR, "anchor.pid");
 /** The machines' bridge in the root namespace; the root side is the "operator". */
 export const BRIDGE = "tbsim0";
 export const BRIDGE_ADDRESS = "198.18.0.1";
-/** The VMs' bridge: no address in the root namespace, so only the nuc (198.19.0.1) reaches the VMs. */
+/**
+ * The VMs' bridge: no address in the root namespace, so only the nuc (198.19.0.1) reaches the VMs. The operator has a
+ * route to them through the nuc for their Kubernetes ports only (OPERATOR_TO_VM_PORTS); SSH goes through the nuc as
+ * jump host.
+ */
 export const VM_BRIDGE = "tbsimvm0";
 export const VM_GATEWAY = "198.19.0.1";
 export const VM_NET = "198.19.0.0/24";
+/** The nuc's address on the machines' bridge: the operator's gateway to VM_NET. */
+export const NUC_ADDRESS = "198.18.0.10";
+/**
+ * The TCP ports the nuc forwards from the operator to the VMs: the Kubernetes API (k3s' 6443) and the NodePort
+ * range (kube-apiserver's default, which k3s keeps: Karmada's API is a NodePort). Anything else is rejected.
+ */
+export const OPERATOR_TO_VM_PORTS = "6443, 30000-32767";
+
+/**
+ * The nuc's forward filter (nft): from the operator (BRIDGE_ADDRESS) to VM_NET, only OPERATOR_TO_VM_PORTS; the rest
+ * is rejected at once (a TCP reset, so a refused SSH fails fast rather than timing out). Traffic of the boards (they
+ * join the k3s server through the nuc) and the VMs' replies are not the operator's new traffic, and pass.
+ */
+export function nucFilter(): string {
+  return `table inet testbed-sim {
+  chain forward {
+    type filter hook forward priority 0; policy accept;
+    ip saddr ${BRIDGE_ADDRESS} ip daddr ${VM_NET} tcp dport { ${OPERATOR_TO_VM_PORTS} } accept
+    ip saddr ${BRIDGE_ADDRESS} ip daddr ${VM_NET} meta l4proto tcp reject with tcp reset
+    ip saddr ${BRIDGE_ADDRESS} ip daddr ${VM_NET} reject
+  }
+}
+`;
+}
 /** The benchmarking range (RFC 2544) the sim's addresses come from. */
 export const SIM_RANGE = "198.18.0.0/15";
 /** Paths the provisioner writes, each an overlay per host. */
@@ -140,6 +169,9 @@ mount --bind ${DOUBLES} ${DOUBLES_MOUNT}/doubles && mount -o remount,bind,ro ${D
 ${doubles.map((d) => `ln -sf ${DOUBLES_MOUNT}/doubles/${d} ${DOUBLES_MOUNT}/bin/${d}`).join("\n")}
 ln -sf ${DOUBLES_MOUNT}/doubles/k3s-install.sh ${DOUBLES_MOUNT}/k3s-install.sh
 echo ${REPO} > ${DOUBLES_MOUNT}/repo
+# The k3s double's server runs this kube-apiserver: the path computed here, where HOME and XDG_CACHE_HOME are the
+# user's (the host's units run with neither), and visible on every host through its /root overlay.
+echo ${kubeApiServerBinary()} > ${DOUBLES_MOUNT}/kube-apiserver
 echo ${JSON.stringify(host.name)} > /etc/hostname
 id ${host.user} >/dev/null 2>&1 || useradd -m -s /bin/bash ${host.user}
 ${host.sudoPassword ? `echo ${JSON.stringify(`${host.user}:${host.sudoPassword}`)} | chpasswd` : `passwd -d ${host.user} >/dev/null`}
@@ -339,8 +371,8 @@ ip addr replace ${BRIDGE_ADDRESS}/24 dev ${BRIDGE}
 ip link set ${BRIDGE} up
 ip link add ${VM_BRIDGE} type bridge 2>/dev/null || true
 ip link set ${VM_BRIDGE} up
-# Nothing for the sim's range may leave this machine: whatever is not on the machines' bridge (the VMs' net
-# included, which only the nuc reaches) is unreachable from here instead of going to the default gateway.
+# Nothing for the sim's range may leave this machine: whatever is not on the machines' bridge is unreachable from
+# here instead of going to the default gateway. The VMs' net gets its own route through the nuc, once the nuc is up.
 ip route replace unreachable ${SIM_RANGE}`);
   fs.mkdirSync(path.join(SIM_DIR, "hostkeys"), { recursive: true });
   // A process left in the root namespaces: the Incus double enters them through it to start a VM host
@@ -376,7 +408,7 @@ ip route replace unreachable ${SIM_RANGE}`);
         bridge: BRIDGE,
         prefix: 24,
         // Agents reach the VMs (the k3s servers) through the nuc, as they would across the NUC's bridge.
-        routes: isNuc ? [] : [`${VM_NET} via 198.18.0.10`],
+        routes: isNuc ? [] : [`${VM_NET} via ${NUC_ADDRESS}`],
         extra: isNuc
           ? () =>
               sh(`ip link add tbn0 type veth peer name tbnp0
@@ -385,7 +417,11 @@ ip link set tbn0 master ${VM_BRIDGE} up
 ip -n ${host.netns} link set tbnp0 name eth1
 ip -n ${host.netns} addr add ${VM_GATEWAY}/24 dev eth1
 ip -n ${host.netns} link set eth1 up
-ip netns exec ${host.netns} sysctl -qw net.ipv4.ip_forward=1`)
+ip netns exec ${host.netns} sysctl -qw net.ipv4.ip_forward=1
+ip netns exec ${host.netns} nft -f - <<'EOF'
+${nucFilter()}EOF
+# The operator's route to the VMs, once the nuc filters it: the route the README says a real operator needs.
+ip route replace ${VM_NET} via ${NUC_ADDRESS}`)
           : undefined,
       },
     );
@@ -578,6 +614,7 @@ export function simDown(): void {
   sh(
     `ip link del ${BRIDGE} 2>/dev/null || true
 ip link del ${VM_BRIDGE} 2>/dev/null || true
+ip route del ${VM_NET} 2>/dev/null || true
 ip route del unreachable ${SIM_RANGE} 2>/dev/null || true`,
     { allowFail: true },
   );

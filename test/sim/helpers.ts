@@ -16,11 +16,15 @@ export function simAvailable(): boolean {
   );
 }
 
-/** Every file in every host's overlays with its size and mtime: to prove a run changed nothing. */
+/**
+ * Every file in every host's overlays with its size and mtime: to prove a run changed nothing. A k3s server's etcd
+ * data (`server/db/etcd/`) is left out: the running API writes to it on its own (leases, every few seconds).
+ */
 export function overlaySnapshot(): Record<string, string> {
   const snap: Record<string, string> = {};
   for (const h of loadState().hosts)
     for (const f of overlayFiles(h.name)) {
+      if (f.includes("/server/db/etcd/")) continue;
       const st = fs.lstatSync(path.join(__dirname, "../../.sim/hosts", h.name, "upper", f));
       snap[`${h.name}:${f}`] = `${st.size}:${st.mtimeMs}`;
     }

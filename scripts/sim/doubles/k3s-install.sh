@@ -42,7 +42,8 @@ fi
 for cmd in kubectl crictl ctr; do [ -e $bin/$cmd ] || ln -sf k3s $bin/$cmd; done
 cat > $bin/k3s-killall.sh <<'SH'
 #!/bin/sh
-# Test double for k3s-killall.sh: stops every k3s unit and removes the pod network's interfaces.
+# Test double for k3s-killall.sh: stops every k3s unit and removes the pod network's interfaces. A server's etcd and
+# kube-apiserver (in k3s, part of its process) are the double's children and stop with its unit.
 K3S_DATA_DIR=${K3S_DATA_DIR:-/var/lib/rancher/k3s}
 for service in /etc/systemd/system/k3s*.service; do
   [ -s "$service" ] && systemctl stop "$(basename "$service")"
