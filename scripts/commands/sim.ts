@@ -203,6 +203,35 @@ export function register(program: Command): void {
       const c = require("../sim/controllers/run") as typeof import("../sim/controllers/run");
       await c.runControllers({ kubeconfig: fs.readFileSync(o.kubeconfig, "utf8"), supervisor: o.supervisor });
     });
+
+  // The Karmada controllers double next to the sim's karmada-apiserver (scripts/sim/karmada/controllers.ts); the
+  // duration options are karmada-controller-manager's, with its defaults.
+  sim
+    .command("karmada-controllers", { hidden: true })
+    .requiredOption("--kubeconfig <file>", "the Karmada API's admin kubeconfig")
+    .option("--cluster-status-update-frequency <duration>", "e.g. 10s", "10s")
+    .option("--cluster-success-threshold <duration>", "e.g. 30s", "30s")
+    .option("--cluster-failure-threshold <duration>", "e.g. 30s", "30s")
+    .option("--poll-interval <duration>", "between rounds over the Karmada API", "1s")
+    .action((o: Record<string, string>) => {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const k = require("../sim/karmada/controllers") as typeof import("../sim/karmada/controllers");
+      const ms = (flag: string, v: string) => {
+        const d = k.parseDuration(v);
+        if (d === undefined) throw new CliError(`--${flag} ${v}: not a duration (like 10s or 500ms)`);
+        return d;
+      };
+      // Killed, it stops at once: its state is in the APIs.
+      process.on("SIGTERM", () => process.exit(0));
+      k.startKarmadaControllers({
+        kubeconfig: fs.readFileSync(o.kubeconfig, "utf8"),
+        statusUpdateFrequencyMs: ms("cluster-status-update-frequency", o.clusterStatusUpdateFrequency),
+        successThresholdMs: ms("cluster-success-threshold", o.clusterSuccessThreshold),
+        failureThresholdMs: ms("cluster-failure-threshold", o.clusterFailureThreshold),
+        pollMs: ms("poll-interval", o.pollInterval),
+      });
+    });
+
   // Called by the Incus double on the sim nuc (through nsenter into the root namespaces).
   sim
     .command("vm-start", { hidden: true })

@@ -3,8 +3,10 @@
  * commands, with Karmada v1.13.0's kinds installed, and a double of the two Karmada controllers whose effects the
  * commands read: the cluster status controller (the member Cluster's Ready condition) and the status aggregation
  * onto resource templates (a Deployment's .status). Nothing here runs a member cluster: the member's Deployment
- * status is played step by step as a Recreate rollout goes, and aggregated exactly as Karmada aggregates it.
- * Used by the tests and by `npm run bench` (never by the program).
+ * status is played step by step as a Recreate rollout goes, and aggregated by the Karmada controllers double's own
+ * rule (scripts/sim/karmada/status.ts). This in-process member is the demo tests' harness; the double itself, run
+ * against real member clusters, is scripts/sim/karmada/controllers.ts. Used by the tests and by `npm run bench`
+ * (never by the program).
  */
 import { randomUUID } from "node:crypto";
 import * as fs from "node:fs";
@@ -14,6 +16,9 @@ import type { KubeApiServer } from "./kubeApiServer";
 import { clusterPath, pathOf } from "./demo";
 import { controlPlaneObjects } from "../../components/karmada/join";
 import { type PipelineArgs, pipelineObjects } from "../../components/vaccel/objects";
+import { type MemberDeploymentStatus, readyCondition, writeAggregatedStatus } from "../sim/karmada/status";
+
+export { type MemberDeploymentStatus, aggregateDeploymentStatus, readyCondition } from "../sim/karmada/status";
 
 const FIXTURES = path.join(__dirname, "../../components/karmada/fixtures");
 const CLUSTER_DEFINITION = "com.github.karmada-io.karmada.pkg.apis.cluster.v1alpha1.Cluster";
@@ -95,20 +100,6 @@ export async function installKarmadaKinds(api: KubeApiServer): Promise<void> {
 }
 
 /**
- * The Ready condition Karmada's cluster status controller writes for a healthy member, or the one for an
- * unreachable member (cluster_status_controller.go:63-68 reasons and messages; 470 util.NewCondition).
- */
-export function readyCondition(ready: boolean, at = new Date()): object {
-  return {
-    type: "Ready",
-    status: ready ? "True" : "False",
-    reason: ready ? "ClusterReady" : "ClusterNotReachable",
-    message: ready ? "cluster is healthy and ready to accept workloads" : "cluster is not reachable",
-    lastTransitionTime: at.toISOString().replace(/\.\d{3}Z$/, "Z"),
-  };
-}
-
-/**
  * What Karmada writes onto a PropagationPolicy and the resource templates it selects, so that tests meet objects
  * carrying it: the policy's permanent-id label and finalizer (its mutating webhook on create,
  * pkg/webhook/propagationpolicy/mutating.go:94-97), then on each template the same label and the policy's name and
@@ -136,62 +127,6 @@ export async function claimForPolicy(api: KubeApiServer, policyPath: string, tem
     });
     if (r.status !== 200) throw new Error(`claim ${p}: HTTP ${r.status}: ${r.body?.message}`);
   }
-}
-
-/** What Karmada grabs from a member's Deployment (reflectstatus.go:54-95 at v1.13.0: WrappedDeploymentStatus). */
-export interface MemberDeploymentStatus {
-  /** The member object's own generation. */
-  generation: number;
-  /** Its annotation resourcetemplate.karmada.io/generation: the template generation it was made from. */
-  resourceTemplateGeneration: number;
-  observedGeneration: number;
-  replicas: number;
-  updatedReplicas: number;
-  readyReplicas: number;
-  availableReplicas: number;
-  unavailableReplicas: number;
-}
-
-/**
- * Karmada's aggregation of a Deployment template's status, line for line from aggregateDeploymentStatus
- * (pkg/resourceinterpreter/default/native/aggregatestatus.go:60-121 at v1.13.0): the replica counts are summed over
- * the members; observedGeneration becomes the template's generation only when every member's status is of its
- * latest spec (observedGeneration >= generation) and was made from the latest template (resourceTemplateGeneration
- * >= the template's generation), else it keeps the old value (lines 83-101). No conditions are copied. Returns
- * undefined when nothing changed (lines 103-111: no write then).
- */
-export function aggregateDeploymentStatus(
-  template: { metadata: { generation: number }; status?: Record<string, number> },
-  items: { clusterName: string; status?: MemberDeploymentStatus }[],
-): Record<string, number> | undefined {
-  const old = template.status ?? {};
-  const next = { replicas: 0, readyReplicas: 0, updatedReplicas: 0, availableReplicas: 0, unavailableReplicas: 0 };
-  let observedLatest = 0;
-  for (const item of items) {
-    const m = item.status;
-    if (m === undefined) continue;
-    if (m.observedGeneration >= m.generation && m.resourceTemplateGeneration >= template.metadata.generation)
-      observedLatest++;
-    next.replicas += m.replicas;
-    next.readyReplicas += m.readyReplicas;
-    next.updatedReplicas += m.updatedReplicas;
-    next.availableReplicas += m.availableReplicas;
-    next.unavailableReplicas += m.unavailableReplicas;
-  }
-  // Line 99: compared with every item, those without a status included.
-  const observedGeneration =
-    observedLatest === items.length ? template.metadata.generation : (old.observedGeneration ?? 0);
-  const same =
-    (old.observedGeneration ?? 0) === observedGeneration &&
-    (Object.keys(next) as (keyof typeof next)[]).every((k) => (old[k] ?? 0) === next[k]);
-  if (same) return undefined;
-  // appsv1.DeploymentStatus fields are omitempty: zeroes are not written (helper.ToUnstructured).
-  const status: Record<string, number> = {};
-  for (const [k, v] of Object.entries({ observedGeneration, ...next })) if (v !== 0) status[k] = v;
-  return {
-    ...Object.fromEntries(Object.entries(old).filter(([k]) => !(k in next) && k !== "observedGeneration")),
-    ...status,
-  };
 }
 
 /** Time between the member's rollout steps: short, as the double stands for the member and not for a Pi's speed. */
@@ -226,15 +161,7 @@ export function startKarmadaDouble(
   let busy = 0;
 
   const aggregate = async (p: string) => {
-    for (let attempt = 0; attempt < 5; attempt++) {
-      const t = await api.request("GET", p);
-      if (t.status !== 200) return;
-      const status = aggregateDeploymentStatus(t.body, [{ clusterName: member, status: members.get(p) }]);
-      if (status === undefined) return;
-      const r = await api.request("PUT", `${p}/status`, { ...t.body, status });
-      if (r.status === 200) return;
-      if (r.status !== 409) throw new Error(`status of ${p}: HTTP ${r.status}: ${r.body?.message}`);
-    }
+    await writeAggregatedStatus(api.request, p, [{ clusterName: member, status: members.get(p) }]);
   };
 
   const rollout = async (p: string, templateGeneration: number, replicas: number) => {
