@@ -601,64 +601,67 @@ export function startKarmadaControllers(opts: ControllersOptions): KarmadaContro
         continue;
       }
       const placement: string[] = policy.spec?.placement?.clusterAffinity?.clusterNames ?? [];
-      for (const rs of selectors)
-        for (const tpl of await templatesOf(rs, ns)) {
-          const owner = tpl.metadata.labels?.[POLICY_PERMANENT_ID];
-          if (!policySelects(policy, tpl)) {
-            // policy.go:185-191: a template the policy no longer selects is released; its binding stays.
-            if (owner === id) await unclaim(tpl);
-            continue;
-          }
-          if (owner !== undefined && owner !== id) continue; // claimed by another policy: preemption is Never
-          if (owner === undefined) {
-            // ClaimPolicyForObject (pkg/detector/claim.go:43-52), written by an Update (detector.go:693-707).
-            const ok = await patchKarmada(
-              tpl,
-              {
-                metadata: {
-                  labels: { [POLICY_PERMANENT_ID]: id },
-                  annotations: { [POLICY_NAMESPACE_ANNOTATION]: ns, [POLICY_NAME_ANNOTATION]: policy.metadata.name },
-                },
-              },
-              `claimed by PropagationPolicy ${ns}/${policy.metadata.name}`,
-            );
-            if (!ok) continue;
-          }
-          const key = keyOf(tpl);
-          let b = bindings.get(key);
-          if (b === undefined || b.uid !== tpl.metadata.uid) {
-            b = {
-              ref: { apiVersion: tpl.apiVersion, kind: tpl.kind, metadata: { namespace: ns, name: tpl.metadata.name } },
-              uid: tpl.metadata.uid,
-              id: randomUUID(),
-              clusters: new Set(),
-              workIds: new Map(),
-              leaving: new Set(),
-              conflictResolution: "Abort",
-              statuses: new Map(),
-            };
-            bindings.set(key, b);
-          }
-          b.conflictResolution = policy.spec?.conflictResolution === "Overwrite" ? "Overwrite" : "Abort";
-          // Duplicated scheduling on clusterNames: a placed cluster stays while the placement names it; a new one
-          // is taken when it is Ready and serves the kind (the scheduler's APIEnablement filter).
-          for (const c of [...b.clusters])
-            if (!placement.includes(c)) {
-              b.clusters.delete(c);
-              b.leaving.add(c);
-              log(`${describe(tpl)}: unscheduled from ${c}`);
-            }
-          for (const c of placement) {
-            const cl = byName.get(c);
-            if (b.clusters.has(c) || cl === undefined || cl.metadata.deletionTimestamp !== undefined || !isReady(cl))
-              continue;
-            const apis = enablements.get(c);
-            if (apis !== undefined && !apis.has(`${tpl.apiVersion}/${tpl.kind}`)) continue;
-            b.clusters.add(c);
-            b.leaving.delete(c);
-            log(`${describe(tpl)}: scheduled to ${c}`);
-          }
+      // Each template once, however many selectors name its kind.
+      const candidates = new Map<string, any>();
+      for (const rs of selectors) for (const tpl of await templatesOf(rs, ns)) candidates.set(keyOf(tpl), tpl);
+      for (const tpl of candidates.values()) {
+        const owner = tpl.metadata.labels?.[POLICY_PERMANENT_ID];
+        if (!policySelects(policy, tpl)) {
+          // policy.go:185-191: a template the policy no longer selects is released; its binding stays.
+          if (owner === id && (await unclaim(tpl))) delete tpl.metadata.labels[POLICY_PERMANENT_ID];
+          continue;
         }
+        if (owner !== undefined && owner !== id) continue; // claimed by another policy: preemption is Never
+        if (owner === undefined) {
+          // ClaimPolicyForObject (pkg/detector/claim.go:43-52), written by an Update (detector.go:693-707).
+          const ok = await patchKarmada(
+            tpl,
+            {
+              metadata: {
+                labels: { [POLICY_PERMANENT_ID]: id },
+                annotations: { [POLICY_NAMESPACE_ANNOTATION]: ns, [POLICY_NAME_ANNOTATION]: policy.metadata.name },
+              },
+            },
+            `claimed by PropagationPolicy ${ns}/${policy.metadata.name}`,
+          );
+          if (!ok) continue;
+          tpl.metadata.labels = { ...tpl.metadata.labels, [POLICY_PERMANENT_ID]: id };
+        }
+        const key = keyOf(tpl);
+        let b = bindings.get(key);
+        if (b === undefined || b.uid !== tpl.metadata.uid) {
+          b = {
+            ref: { apiVersion: tpl.apiVersion, kind: tpl.kind, metadata: { namespace: ns, name: tpl.metadata.name } },
+            uid: tpl.metadata.uid,
+            id: randomUUID(),
+            clusters: new Set(),
+            workIds: new Map(),
+            leaving: new Set(),
+            conflictResolution: "Abort",
+            statuses: new Map(),
+          };
+          bindings.set(key, b);
+        }
+        b.conflictResolution = policy.spec?.conflictResolution === "Overwrite" ? "Overwrite" : "Abort";
+        // Duplicated scheduling on clusterNames: a placed cluster stays while the placement names it; a new one
+        // is taken when it is Ready and serves the kind (the scheduler's APIEnablement filter).
+        for (const c of [...b.clusters])
+          if (!placement.includes(c)) {
+            b.clusters.delete(c);
+            b.leaving.add(c);
+            log(`${describe(tpl)}: unscheduled from ${c}`);
+          }
+        for (const c of placement) {
+          const cl = byName.get(c);
+          if (b.clusters.has(c) || cl === undefined || cl.metadata.deletionTimestamp !== undefined || !isReady(cl))
+            continue;
+          const apis = enablements.get(c);
+          if (apis !== undefined && !apis.has(`${tpl.apiVersion}/${tpl.kind}`)) continue;
+          b.clusters.add(c);
+          b.leaving.delete(c);
+          log(`${describe(tpl)}: scheduled to ${c}`);
+        }
+      }
     }
 
     // Binding and execution controllers, then status aggregation.

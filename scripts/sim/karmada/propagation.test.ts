@@ -23,7 +23,7 @@ const p = pipelineObjects({
 
 /** A template as the Karmada API returns it once claimed: what the server fills in, Karmada's claim, a status. */
 const live = (o: object, extra: Record<string, unknown> = {}) => {
-  const t = structuredClone(o) as any; // eslint-disable-line @typescript-eslint/no-explicit-any
+  const t = structuredClone(o) as any;
   t.metadata = {
     ...t.metadata,
     uid: "11111111-2222-3333-4444-555555555555",
