@@ -17,9 +17,8 @@ import {
   kubeApiServerBinary,
   startKubeApiServer,
 } from "../scripts/lib/kubeApiServer";
-import { installKarmadaKinds } from "../scripts/lib/karmadaDouble";
+import { installKarmadaKinds, joinMember } from "../scripts/lib/karmadaDouble";
 import { clusterPath, pathOf } from "../scripts/lib/demo";
-import { controlPlaneObjects } from "../components/karmada/join";
 import { pipelineObjects } from "../components/vaccel/objects";
 
 const binary = kubeApiServerBinary();
@@ -67,25 +66,7 @@ describe.skipIf(!present)(
         (c: { type: string }) => c.type === "Ready",
       );
     const onMember = async (o: Parameters<typeof pathOf>[0]) => member.request("GET", pathOf(o));
-    const join = async (name: string, endpoint: string) => {
-      const token = parse(member.kubeconfig).users[0].user.token as string;
-      const data = {
-        "ca.crt": Buffer.from(member.caPem).toString("base64"),
-        token: Buffer.from(token).toString("base64"),
-      };
-      const cp = controlPlaneObjects({
-        cluster: name,
-        apiEndpoint: endpoint,
-        clusterId: `00000000-0000-0000-0000-00000000000${name.length}`,
-        memberToken: data,
-        impersonatorToken: data,
-      });
-      for (const o of [cp.secret, cp.cluster]) {
-        const r = await karmada.create(o);
-        expect(r.status, r.body?.message).toBe(201);
-      }
-    };
-
+    const join = (name: string, endpoint: string) => joinMember(karmada, member, name, endpoint);
     const startControllers = () => {
       controllers = spawn(
         process.execPath,
@@ -113,19 +94,6 @@ describe.skipIf(!present)(
     beforeAll(async () => {
       [karmada, member] = await Promise.all([startKubeApiServer(), startKubeApiServer()]);
       await installKarmadaKinds(karmada);
-      expect(
-        (
-          await karmada.create(
-            controlPlaneObjects({
-              cluster: "edge",
-              apiEndpoint: member.url,
-              clusterId: "x",
-              memberToken: { "ca.crt": "eA==", token: "eA==" },
-              impersonatorToken: { token: "eA==" },
-            }).namespace,
-          )
-        ).status,
-      ).toBe(201);
       startControllers();
     }, 180_000);
 

@@ -14,7 +14,7 @@ import * as path from "node:path";
 import { parse } from "yaml";
 import type { KubeApiServer } from "./kubeApiServer";
 import { clusterPath, pathOf } from "./demo";
-import { controlPlaneObjects } from "../../components/karmada/join";
+import { KARMADA_CLUSTER_NAMESPACE, controlPlaneObjects } from "../../components/karmada/join";
 import { type PipelineArgs, pipelineObjects } from "../../components/vaccel/objects";
 import { type MemberDeploymentStatus, readyCondition, writeAggregatedStatus } from "../sim/karmada/status";
 
@@ -307,4 +307,32 @@ export async function setClusterReady(api: KubeApiServer, member: string, ready:
     status: { conditions: [readyCondition(ready)] },
   });
   if (r.status !== 200) throw new Error(`status of Cluster ${member}: HTTP ${r.status}: ${r.body?.message}`);
+}
+
+/**
+ * Joins a kube-apiserver started by startKubeApiServer to the Karmada API as `karmadactl join` registers a member
+ * (components/karmada/join.ts): the Secret with the member's admin token and CA (a member's karmada-<cluster>
+ * ServiceAccount token needs a token controller, which a bare kube-apiserver lacks), and the Cluster at `endpoint`
+ * (defaults to the member's URL; a dead one makes a Cluster that cannot be reached).
+ */
+export async function joinMember(
+  api: KubeApiServer,
+  member: KubeApiServer,
+  name: string,
+  endpoint = member.url,
+): Promise<void> {
+  const token = (parse(member.kubeconfig) as { users: { user: { token: string } }[] }).users[0].user.token;
+  const data = { "ca.crt": Buffer.from(member.caPem).toString("base64"), token: Buffer.from(token).toString("base64") };
+  const cp = controlPlaneObjects({
+    cluster: name,
+    apiEndpoint: endpoint,
+    clusterId: randomUUID(),
+    memberToken: data,
+    impersonatorToken: data,
+  });
+  const ns = await api.request("GET", `/api/v1/namespaces/${KARMADA_CLUSTER_NAMESPACE}`);
+  for (const o of ns.status === 200 ? [cp.secret, cp.cluster] : [cp.namespace, cp.secret, cp.cluster]) {
+    const r = await api.create(o);
+    if (r.status !== 201) throw new Error(`${o.kind} ${o.metadata?.name}: HTTP ${r.status}: ${r.body?.message}`);
+  }
 }

@@ -680,6 +680,7 @@ export function startKarmadaControllers(opts: ControllersOptions): KarmadaContro
             removeFrom.delete(c);
             b.clusters.delete(c);
             b.leaving.delete(c);
+            b.statuses.delete(c);
           }
         } catch (err) {
           fail(`${c}: ${describe(b.ref)}`, errText(err));
@@ -719,8 +720,10 @@ export function startKarmadaControllers(opts: ControllersOptions): KarmadaContro
           fail(`${c}: ${describe(b.ref)}`, errText(err));
         }
       }
-      if (b.ref.kind === "Deployment" && b.clusters.size > 0) {
-        const items = [...b.clusters].map((c) => ({ clusterName: c, status: b.statuses.get(c) }));
+      // The binding status controller aggregates the Works that exist (pkg/util/helper/workstatus.go:58-97): the
+      // clusters scheduled and those whose copy is still to delete; none at all is an aggregate of nothing.
+      if (b.ref.kind === "Deployment") {
+        const items = [...b.clusters, ...b.leaving].map((c) => ({ clusterName: c, status: b.statuses.get(c) }));
         const written = await writeAggregatedStatus(
           (method, path, body) => karmada.request(method, path, body),
           p,

@@ -40,6 +40,13 @@ describe("status aggregation (aggregatestatus.go:60-121)", () => {
     // A member without a status counts as not observed (line 99 compares with every item).
     expect(aggregateDeploymentStatus(template, [{ clusterName: "edge" }])).toBeUndefined();
   });
+  it("with no member left (its Works deleted), observes the template's generation with nothing running", () => {
+    const template = {
+      metadata: { generation: 3 },
+      status: { observedGeneration: 2, replicas: 1, availableReplicas: 1 },
+    };
+    expect(aggregateDeploymentStatus(template, [])).toEqual({ observedGeneration: 3 });
+  });
   it("writes nothing when nothing changed", () => {
     const template = {
       metadata: { generation: 2 },
