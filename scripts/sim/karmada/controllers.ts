@@ -479,7 +479,7 @@ export function startKarmadaControllers(opts: ControllersOptions): KarmadaContro
       if (c.metadata.deletionTimestamp !== undefined) continue;
       if (!(c.metadata.finalizers ?? []).includes(CLUSTER_FINALIZER)) {
         // ensureFinalizer (cluster_controller.go:395-407); the status controller waits for it (lines 154-158).
-        await patchKarmada(
+        const ok = await patchKarmada(
           c,
           {
             metadata: {
@@ -489,7 +489,7 @@ export function startKarmadaControllers(opts: ControllersOptions): KarmadaContro
           },
           `finalizer ${CLUSTER_FINALIZER} added`,
         );
-        continue;
+        if (!ok) continue;
       }
       const due = nextStatusSync.get(name);
       const changed = due === undefined || due.uid !== c.metadata.uid || due.generation !== c.metadata.generation;
@@ -559,7 +559,7 @@ export function startKarmadaControllers(opts: ControllersOptions): KarmadaContro
       return templates.get(k) as any[];
     };
     for (const policy of policies) {
-      const id: string | undefined = policy.metadata.labels?.[POLICY_PERMANENT_ID];
+      let id: string | undefined = policy.metadata.labels?.[POLICY_PERMANENT_ID];
       const selectors = (policy.spec?.resourceSelectors ?? []) as ResourceSelector[];
       const ns: string = policy.metadata.namespace;
       const claimedByIt = async () => {
@@ -587,18 +587,20 @@ export function startKarmadaControllers(opts: ControllersOptions): KarmadaContro
       }
       if (id === undefined || !(policy.metadata.finalizers ?? []).includes(POLICY_FINALIZER)) {
         // The policy's mutating webhook (pkg/webhook/propagationpolicy/mutating.go:94-97), done here afterwards.
-        await patchKarmada(
+        const newId = id ?? randomUUID();
+        const ok = await patchKarmada(
           policy,
           {
             metadata: {
               resourceVersion: policy.metadata.resourceVersion,
-              labels: { [POLICY_PERMANENT_ID]: id ?? randomUUID() },
+              labels: { [POLICY_PERMANENT_ID]: newId },
               finalizers: [...new Set([...(policy.metadata.finalizers ?? []), POLICY_FINALIZER])],
             },
           },
           "permanent id and finalizer added",
         );
-        continue;
+        if (!ok) continue;
+        id = newId;
       }
       const placement: string[] = policy.spec?.placement?.clusterAffinity?.clusterNames ?? [];
       // Each template once, however many selectors name its kind.
