@@ -164,6 +164,9 @@ describe.skipIf(!present)(
         "resourcebinding.karmada.io/name": "object-detection-deployment",
       });
       // The member allocated its own cluster IP: the Karmada API's was pruned.
+      expect(app.metadata.managedFields.map((f: { manager: string }) => f.manager)).toEqual([
+        "karmada-controller-manager",
+      ]);
       const svc = (await onMember(p.service)).body;
       const tsvc = (await karmada.request("GET", pathOf(p.service))).body;
       expect(svc.spec.clusterIP).not.toBe(tsvc.spec.clusterIP);
@@ -231,12 +234,14 @@ describe.skipIf(!present)(
       await until("edge Ready again", async () => ((await readyOf("edge"))?.status === "True" ? true : undefined));
     });
 
-    it("restarted, it takes up the member copies it made: same Work ids, nothing created again", async () => {
+    it("restarted, it takes up the member copies it made (same Work ids, nothing created again) and deletes those whose template went meanwhile", async () => {
       const before = (await onMember(p.app)).body.metadata;
       const mark = output.length;
       const exited = new Promise((r) => controllers.once("exit", r));
       controllers.kill("SIGTERM");
       await exited;
+      // A template deleted while no controller runs: its copy must still go.
+      expect((await karmada.request("DELETE", pathOf(p.agent))).status).toBe(200);
       startControllers();
       // A template change reaching the member shows the new process has rebuilt its bindings.
       await karmada.request("PATCH", pathOf(p.configMap), { data: { VACCEL_LOG_LEVEL: "2" } });
@@ -250,6 +255,9 @@ describe.skipIf(!present)(
       );
       expect(after.resourceVersion).toBe(before.resourceVersion);
       expect(output.slice(mark)).not.toMatch(/: created /);
+      await until("the agent's copy gone from the member", async () =>
+        (await onMember(p.agent)).status === 404 ? true : undefined,
+      );
     });
 
     it("a deleted PropagationPolicy lets go of its templates and keeps their member copies, as Karmada's bindings stay", async () => {

@@ -26,8 +26,7 @@
  * killed.
  */
 import { randomUUID } from "node:crypto";
-import * as https from "node:https";
-import { apiRequest, kubeTarget } from "../../lib/kubeClient";
+import { type KubeTarget, kubeClient, kubeTarget } from "../../lib/kubeClient";
 import {
   CLUSTER_FINALIZER,
   MANAGED_LABEL,
@@ -71,6 +70,9 @@ export const CLUSTER_FAILURE_THRESHOLD_MS = 30_000;
  * well under a second; a round costs a few lists on the Karmada API and one GET per propagated object.
  */
 export const POLL_INTERVAL_MS = 1000;
+const MERGE_PATCH = "application/merge-patch+json";
+/** The field manager of Karmada's controllers' writes: client-go's default, the program's name. */
+export const FIELD_MANAGER = "karmada-controller-manager";
 /** Bound on one request to an API (the Karmada API or a member): an unreachable member costs this per round. */
 export const API_TIMEOUT_MS = 10_000;
 
@@ -101,22 +103,18 @@ interface Api {
   close(): void;
 }
 
-function api(server: string, tls: https.AgentOptions, token: string | undefined): Api {
-  const agent = new https.Agent({ ...tls, keepAlive: true });
+/** A client of an API on kubeClient's request layer: every answer whatever its status; no answer throws. */
+function api(target: KubeTarget): Api {
+  const c = kubeClient(target, API_TIMEOUT_MS);
   return {
     request: async (method, path, body, contentType) => {
-      const r = await apiRequest({
-        url: `${server}${path}`,
-        method,
-        agent,
-        timeoutMs: API_TIMEOUT_MS,
-        token,
-        body,
-        contentType: contentType ?? (method === "PATCH" ? "application/merge-patch+json" : "application/json"),
-      });
+      // Writes recorded under the manager client-go names after Karmada's binary (metadata.managedFields).
+      const writes = method === "POST" || method === "PUT" || method === "PATCH";
+      const url = writes ? `${path}${path.includes("?") ? "&" : "?"}fieldManager=${FIELD_MANAGER}` : path;
+      const r = await c.send(method, url, body, contentType ?? (method === "PATCH" ? MERGE_PATCH : undefined));
       return { status: r.status, body: r.json ?? r.text };
     },
-    close: () => agent.destroy(),
+    close: () => c.close(),
   };
 }
 
@@ -195,7 +193,7 @@ export function startKarmadaControllers(opts: ControllersOptions): KarmadaContro
   const successMs = opts.successThresholdMs ?? CLUSTER_SUCCESS_THRESHOLD_MS;
   const failureMs = opts.failureThresholdMs ?? CLUSTER_FAILURE_THRESHOLD_MS;
   const t = kubeTarget(opts.kubeconfig, "the Karmada kubeconfig");
-  const karmada = api(t.server, { ca: t.ca, cert: t.cert, key: t.key, rejectUnauthorized: !t.insecure }, t.token);
+  const karmada = api(t);
   const karmadaDiscovery = new Discovery(karmada);
 
   const bindings = new Map<string, Binding>();
@@ -207,6 +205,7 @@ export function startKarmadaControllers(opts: ControllersOptions): KarmadaContro
   const versions = new Map<string, { hash: string; version: string }>();
   const syncedNamespaces = new Map<string, Set<string>>();
   const namespaceWorkIds = new Map<string, string>();
+  const swept = new Set<string>();
   /** The last error logged per subject, so a failure that repeats every round is logged once. */
   const lastError = new Map<string, string>();
   let running = true;
@@ -240,7 +239,15 @@ export function startKarmadaControllers(opts: ControllersOptions): KarmadaContro
     const known = members.get(name);
     if (known?.key === key) return known;
     known?.api.close();
-    const a = api(endpoint.replace(/\/+$/, ""), { ca, rejectUnauthorized: !insecure }, token);
+    const server = endpoint.replace(/\/+$/, "");
+    const url = new URL(server);
+    const a = api({
+      server,
+      hostPort: `${url.hostname}:${url.port === "" ? "443" : url.port}`,
+      ca,
+      token,
+      insecure,
+    });
     const m = { key, api: a, discovery: new Discovery(a) };
     members.set(name, m);
     return m;
@@ -739,6 +746,43 @@ export function startKarmadaControllers(opts: ControllersOptions): KarmadaContro
       }
     }
 
+    // Once per member and process: copies whose template went while this process was not running. Karmada finds
+    // them through its Works, which live in the API; here the member's managed objects of the kinds the policies
+    // name (and Namespaces) are checked against their template's uid.
+    for (const [cluster, m] of readyMembers) {
+      if (swept.has(cluster)) continue;
+      try {
+        const kinds = new Map<string, { apiVersion: string; kind: string }>([
+          ["v1/Namespace", { apiVersion: "v1", kind: "Namespace" }],
+        ]);
+        for (const policy of policies)
+          for (const rs of (policy.spec?.resourceSelectors ?? []) as ResourceSelector[])
+            kinds.set(`${rs.apiVersion}/${rs.kind}`, { apiVersion: rs.apiVersion, kind: rs.kind });
+        const known = new Set([...bindings.values()].map((b) => b.uid));
+        for (const { apiVersion, kind } of kinds.values()) {
+          const res = await m.discovery.resource(apiVersion, kind);
+          if (res === undefined) continue;
+          const list = await m.api.request(
+            "GET",
+            `${groupPath(apiVersion)}/${res.name}?labelSelector=${MANAGED_LABEL}%3Dtrue`,
+          );
+          if (list.status !== 200) throw new Error(`list ${kind}: HTTP ${list.status}: ${list.body?.message}`);
+          for (const item of list.body.items as any[]) {
+            const o = { apiVersion, kind, metadata: item.metadata };
+            const uid = item.metadata.annotations?.[TEMPLATE_UID_ANNOTATION];
+            if (uid === undefined || known.has(uid)) continue;
+            const tp = await karmadaDiscovery.path(o);
+            const tr = tp === undefined ? undefined : await karmada.request("GET", tp);
+            if (tr !== undefined && tr.status !== 404 && (tr.status !== 200 || tr.body.metadata.uid === uid)) continue;
+            await deleteFromMember(m, cluster, o);
+          }
+        }
+        swept.add(cluster);
+      } catch (err) {
+        fail(`Cluster ${cluster} (copies of deleted templates)`, errText(err));
+      }
+    }
+
     // removeCluster (cluster_controller.go:241-279): the member's copies go (the execution space and its Works),
     // then the finalizer.
     for (const c of clusters) {
@@ -764,6 +808,7 @@ export function startKarmadaControllers(opts: ControllersOptions): KarmadaContro
       thresholds.delete(name);
       enablements.delete(name);
       syncedNamespaces.delete(name);
+      swept.delete(name);
       await patchKarmada(
         c,
         {
