@@ -21,9 +21,15 @@
  * execution namespace karmada-es-<cluster> (nothing would fill it, and with no kube-controller-manager its deletion
  * would never finish); no taints, overrides, ClusterPropagationPolicy, dependencies distribution or failover.
  *
+ * After a restart the bindings are made again from the claims, with the ids the member's copies carry; copies whose
+ * template went meanwhile are found by their template uid and deleted (Karmada finds them through its Works).
+ *
  * Karmada watches; this polls the Karmada API every `pollMs` (one list per kind per round) and the members for the
- * objects it propagated. It logs one line per action, keeps going while an API does not answer, and runs until
- * killed.
+ * objects it propagated. A new or changed Cluster is checked in the next round, as Karmada's watch would have it;
+ * then every CLUSTER_STATUS_UPDATE_FREQUENCY_MS, Karmada's default, kept in the sim: the first Ready does not wait
+ * for it, and a shorter one would only hide the thresholds a rebooting member meets. It logs one line per action,
+ * keeps going while an API does not answer, and runs until killed. The kubeconfig must embed its credentials
+ * (kubeTarget reads the `*-data` fields and `token`).
  */
 import { randomUUID } from "node:crypto";
 import { type KubeTarget, kubeClient, kubeTarget } from "../../lib/kubeClient";
@@ -272,7 +278,7 @@ export function startKarmadaControllers(opts: ControllersOptions): KarmadaContro
     return undefined;
   };
 
-  /** getClusterHealthStatus (cluster_status_controller.go:418-449). */
+  /** getClusterHealthStatus and healthEndpointCheck (cluster_status_controller.go:436-460). */
   const health = async (m: Member): Promise<{ online: boolean; healthy: boolean }> => {
     let r: { status: number };
     try {
@@ -286,7 +292,7 @@ export function startKarmadaControllers(opts: ControllersOptions): KarmadaContro
     return { online: true, healthy: r.status === 200 };
   };
 
-  /** getAPIEnablements (cluster_status_controller.go:483-516): every group version, its resources sorted. */
+  /** getAPIEnablements (cluster_status_controller.go:484-517): every group version, its resources sorted. */
   const apiEnablements = async (m: Member): Promise<{ groupVersion: string; resources: object[] }[]> => {
     const gvs: string[] = [];
     const core = await m.api.request("GET", "/api");
@@ -334,7 +340,7 @@ export function startKarmadaControllers(opts: ControllersOptions): KarmadaContro
     let version: string | undefined;
     let enabled: { groupVersion: string; resources: object[] }[] | undefined;
     if (online && healthy && ready.status === "True") {
-      // setCurrentClusterStatus (lines 229-286): the version and the APIs; resource modeling is off by default.
+      // setCurrentClusterStatus (lines 235-286): the version and the APIs; resource modeling is off by default.
       m.discovery.forget();
       try {
         const v = await m.api.request("GET", "/version");
@@ -622,7 +628,7 @@ export function startKarmadaControllers(opts: ControllersOptions): KarmadaContro
         }
         if (owner !== undefined && owner !== id) continue; // claimed by another policy: preemption is Never
         if (owner === undefined) {
-          // ClaimPolicyForObject (pkg/detector/claim.go:43-52), written by an Update (detector.go:693-707).
+          // ClaimPolicyForObject (detector.go:693-708) with AddPPClaimMetadata (pkg/detector/claim.go:43-53).
           const ok = await patchKarmada(
             tpl,
             {
