@@ -7,9 +7,10 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import * as fs from "node:fs";
+import * as net from "node:net";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parse } from "yaml";
+import { parse, stringify } from "yaml";
 import {
   KUBE_APISERVER_VERSION,
   type KubeApiServer,
@@ -67,7 +68,7 @@ describe.skipIf(!present)(
       );
     const onMember = async (o: Parameters<typeof pathOf>[0]) => member.request("GET", pathOf(o));
     const join = (name: string, endpoint: string) => joinMember(karmada, member, name, endpoint);
-    const startControllers = () => {
+    const startControllers = (kubeconfigPath = karmada.kubeconfigPath) => {
       controllers = spawn(
         process.execPath,
         [
@@ -75,7 +76,7 @@ describe.skipIf(!present)(
           "sim",
           "karmada-controllers",
           "--kubeconfig",
-          karmada.kubeconfigPath,
+          kubeconfigPath,
           "--poll-interval",
           "200ms",
           "--cluster-status-update-frequency",
@@ -278,14 +279,75 @@ describe.skipIf(!present)(
       );
     });
 
+    it("survives the Karmada API not answering for a while (a reboot), and carries on where it was", async () => {
+      // A TCP relay in front of the Karmada API, closed and opened again on the same port: the API "reboots".
+      const port = await freePort();
+      const target = Number(new URL(karmada.url).port);
+      const sockets = new Set<net.Socket>();
+      const relay = () =>
+        net.createServer((c) => {
+          const u = net.connect(target, "127.0.0.1");
+          for (const x of [c, u]) {
+            sockets.add(x);
+            x.on("close", () => sockets.delete(x));
+            x.on("error", () => x.destroy());
+          }
+          c.pipe(u).pipe(c);
+        });
+      const listen = (server: net.Server) => new Promise<void>((r) => server.listen(port, "127.0.0.1", () => r()));
+      let server = relay();
+      await listen(server);
+      const kc = parse(karmada.kubeconfig);
+      kc.clusters[0].cluster.server = `https://127.0.0.1:${port}`;
+      const file = path.join(karmada.stateDir, "relayed.kubeconfig");
+      fs.writeFileSync(file, stringify(kc), { mode: 0o600 });
+      const exited = new Promise((r) => controllers.once("exit", r));
+      controllers.kill("SIGTERM");
+      await exited;
+      const mark = output.length;
+      startControllers(file);
+      await until("a round through the relay", async () => (/polling/.test(output.slice(mark)) ? true : undefined));
+      await sleep(500);
+      server.close();
+      for (const x of sockets) x.destroy();
+      await until("the outage logged", async () =>
+        /Karmada API: .*ECONNREFUSED/.test(output.slice(mark)) ? true : undefined,
+      );
+      await karmada.request("PATCH", pathOf(p.configMap), { data: { VACCEL_LOG_LEVEL: "5" } });
+      await sleep(1000);
+      expect((await onMember(p.configMap)).body.data.VACCEL_LOG_LEVEL).not.toBe("5");
+      expect(controllers.exitCode).toBeNull();
+      server = relay();
+      await listen(server);
+      await until("the change on the member after the outage", async () =>
+        (await onMember(p.configMap)).body.data.VACCEL_LOG_LEVEL === "5" ? true : undefined,
+      );
+      await until("the recovery logged", async () =>
+        /Karmada API: answers again/.test(output.slice(mark)) ? true : undefined,
+      );
+      // The outage was logged once, not once per round.
+      expect(output.slice(mark).match(/Karmada API: .*ECONNREFUSED/g)).toHaveLength(1);
+      // Its memory after all of the above, the pipeline in hand.
+      const rss = fs.readFileSync(`/proc/${controllers.pid}/status`, "utf8").match(/VmRSS:\s+(\d+) kB/);
+      figures.rssMiB = Math.round(Number(rss?.[1]) / 1024);
+      const stopped = new Promise((r) => controllers.once("exit", r));
+      controllers.kill("SIGTERM");
+      await stopped;
+      server.close();
+      for (const x of sockets) x.destroy();
+      const mark2 = output.length;
+      startControllers();
+      await until("the controllers running again", async () =>
+        /polling/.test(output.slice(mark2)) ? true : undefined,
+      );
+    });
+
     it("keeps one line per action, and exits at once on SIGTERM", async () => {
       expect(output).toMatch(/Cluster edge: Ready=True ClusterReady/);
       expect(output).toMatch(/edge: created Deployment vaccel-demo\/object-detection/);
       // Each action once: the app's claim is one line, however many selectors name Deployments.
       expect(output.match(/Deployment vaccel-demo\/object-detection: claimed by/g)).toHaveLength(1);
       expect(output).not.toContain(parse(member.kubeconfig).users[0].user.token);
-      const rss = fs.readFileSync(`/proc/${controllers.pid}/status`, "utf8").match(/VmRSS:\s+(\d+) kB/);
-      figures.rssMiB = Math.round(Number(rss?.[1]) / 1024);
       const t0 = Date.now();
       const exited = new Promise<number | null>((r) => controllers.once("exit", (code) => r(code)));
       controllers.kill("SIGTERM");

@@ -35,6 +35,7 @@ import { randomUUID } from "node:crypto";
 import { type KubeTarget, kubeClient, kubeTarget } from "../../lib/kubeClient";
 import {
   CLUSTER_FINALIZER,
+  CONFLICT_RESOLUTION_ANNOTATION,
   MANAGED_LABEL,
   POLICY_FINALIZER,
   POLICY_NAMESPACE_ANNOTATION,
@@ -752,9 +753,10 @@ export function startKarmadaControllers(opts: ControllersOptions): KarmadaContro
       }
     }
 
-    // Once per member and process: copies whose template went while this process was not running. Karmada finds
-    // them through its Works, which live in the API; here the member's managed objects of the kinds the policies
-    // name (and Namespaces) are checked against their template's uid.
+    // Once per member and process: what Karmada keeps in its ResourceBindings and Works, which live in the API and
+    // here lived in the previous process's memory, found again from the member's managed objects (one labelled list
+    // per kind it serves) and their template's uid: a copy whose template went is deleted, one whose
+    // template is there but claimed by no policy keeps its binding.
     for (const [cluster, m] of readyMembers) {
       if (swept.has(cluster)) continue;
       try {
@@ -764,6 +766,13 @@ export function startKarmadaControllers(opts: ControllersOptions): KarmadaContro
         for (const policy of policies)
           for (const rs of (policy.spec?.resourceSelectors ?? []) as ResourceSelector[])
             kinds.set(`${rs.apiVersion}/${rs.kind}`, { apiVersion: rs.apiVersion, kind: rs.kind });
+        // Every kind the member serves (its Cluster's apiEnablements): a policy deleted meanwhile names none.
+        for (const e of (byName.get(cluster)?.status?.apiEnablements ?? []) as {
+          groupVersion: string;
+          resources?: { kind: string }[];
+        }[])
+          for (const r of e.resources ?? [])
+            kinds.set(`${e.groupVersion}/${r.kind}`, { apiVersion: e.groupVersion, kind: r.kind });
         const known = new Set([...bindings.values()].map((b) => b.uid));
         for (const { apiVersion, kind } of kinds.values()) {
           const res = await m.discovery.resource(apiVersion, kind);
@@ -772,6 +781,7 @@ export function startKarmadaControllers(opts: ControllersOptions): KarmadaContro
             "GET",
             `${groupPath(apiVersion)}/${res.name}?labelSelector=${MANAGED_LABEL}%3Dtrue`,
           );
+          if (list.status === 404 || list.status === 405) continue; // a kind that cannot be listed (TokenReview)
           if (list.status !== 200) throw new Error(`list ${kind}: HTTP ${list.status}: ${list.body?.message}`);
           for (const item of list.body.items as any[]) {
             const o = { apiVersion, kind, metadata: item.metadata };
@@ -779,8 +789,30 @@ export function startKarmadaControllers(opts: ControllersOptions): KarmadaContro
             if (uid === undefined || known.has(uid)) continue;
             const tp = await karmadaDiscovery.path(o);
             const tr = tp === undefined ? undefined : await karmada.request("GET", tp);
-            if (tr !== undefined && tr.status !== 404 && (tr.status !== 200 || tr.body.metadata.uid === uid)) continue;
-            await deleteFromMember(m, cluster, o);
+            if (tr !== undefined && tr.status !== 404 && tr.status !== 200) continue; // cannot judge: next process
+            if (tr === undefined || tr.status === 404 || tr.body.metadata.uid !== uid) {
+              await deleteFromMember(m, cluster, o);
+              continue;
+            }
+            // The template is there and no policy claims it any more: its binding lives on in Karmada, so here too.
+            if (kind === "Namespace") continue;
+            const key = keyOf(o);
+            const labels = item.metadata.labels ?? {};
+            const b: Binding = bindings.get(key) ?? {
+              ref: { apiVersion, kind, metadata: { namespace: item.metadata.namespace, name: item.metadata.name } },
+              uid,
+              id: labels[BINDING_PERMANENT_ID] ?? randomUUID(),
+              clusters: new Set(),
+              workIds: new Map(),
+              leaving: new Set(),
+              conflictResolution:
+                item.metadata.annotations?.[CONFLICT_RESOLUTION_ANNOTATION] === "overwrite" ? "Overwrite" : "Abort",
+              statuses: new Map(),
+            };
+            b.clusters.add(cluster);
+            if (labels[WORK_PERMANENT_ID] !== undefined) b.workIds.set(cluster, labels[WORK_PERMANENT_ID]);
+            bindings.set(key, b);
+            log(`${describe(o)}: binding to ${cluster} taken up from its copy there`);
           }
         }
         swept.add(cluster);
