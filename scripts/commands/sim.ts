@@ -1,6 +1,7 @@
 import * as fs from "node:fs";
 import type { Command } from "commander";
 import { CliError, EXIT, finish } from "../cli";
+import { readStackConfig } from "../../components/spec/stackFile";
 
 export interface EngineChoice {
   asked: "auto" | "mock" | "pulumi";
@@ -12,13 +13,19 @@ export interface EngineChoice {
   real: () => { cli: unknown } | { missing: string };
   /** --serial or --rerun: options only the mock-runtime engine has. */
   mockOnly: boolean;
+  /**
+   * The stack's settings the real engine cannot provision here (KUBERNETES_SETTINGS: no pulumi-resource-kubernetes),
+   * present in the stack; the mock-runtime engine provisions them.
+   */
+  kubernetes?: string[];
 }
 
 /**
  * Which engine `sim up` runs (README.md, "The real Pulumi engine"). auto: the one whose state the sim hosts carry
  * (the other cannot take them over); else the real engine where it is available (it is what users run; the bench
  * has it at 1.5x the mock engine's wall time, seconds on this stack), unless an option only the mock engine has is
- * asked for; else the mock engine, saying why.
+ * asked for, or the stack has Karmada or vAccel, which only the mock engine provisions here; else the mock engine,
+ * saying why.
  */
 export function chooseEngine(c: EngineChoice): { engine: "mock" | "pulumi"; why: string } | { error: string } {
   const owner = c.mockState ? "mock" : c.realState ? "pulumi" : undefined;
@@ -33,6 +40,13 @@ export function chooseEngine(c: EngineChoice): { engine: "mock" | "pulumi"; why:
     return { error: "--serial and --rerun are options of the mock engine, and the real one provisioned these hosts" };
   if (owner !== undefined) return { engine: owner, why: `${name[owner]}, which provisioned these sim hosts` };
   if (c.mockOnly) return { engine: "mock", why: `${name.mock} (--serial and --rerun are its options)` };
+  if ((c.kubernetes ?? []).length > 0)
+    return {
+      engine: "mock",
+      why:
+        `${name.mock}: the stack has ${c.kubernetes!.join(" and ")}, which the real one cannot provision here ` +
+        "(no pulumi-resource-kubernetes); --engine pulumi runs the stack without them",
+    };
   const found = c.real();
   if ("cli" in found) return { engine: "pulumi", why: `${name.pulumi} (--engine mock for the other)` };
   return { engine: "mock", why: `${name.mock}: the real one is not available here: ${found.missing}` };
@@ -84,6 +98,9 @@ export function register(program: Command): void {
         realState: pulumiEngine().simStackHasResources(),
         real: () => pulumiEngine().findPulumi(),
         mockOnly: Boolean(opts.serial || opts.rerun),
+        kubernetes: pulumiEngine().KUBERNETES_SETTINGS.filter(
+          (key) => readStackConfig(hosts().SIM_STACK)[key.replace(/^testbed:/, "")] !== undefined,
+        ),
       });
       if ("error" in choice) throw new CliError(choice.error);
       process.stderr.write(`sim: ${choice.why}\n`);

@@ -13,6 +13,20 @@ describe("which engine sim up runs", () => {
     });
   });
 
+  it("auto: the mock engine for a stack with Karmada or vAccel, which the real one cannot provision here", () => {
+    const kubernetes = ["testbed:karmada", "testbed:vaccel"];
+    expect(chooseEngine({ ...base, kubernetes })).toEqual({
+      engine: "mock",
+      why:
+        "the mock-runtime engine: the stack has testbed:karmada and testbed:vaccel, which the real one cannot " +
+        "provision here (no pulumi-resource-kubernetes); --engine pulumi runs the stack without them",
+    });
+    // Asked for, or owning the hosts' state, the real engine still runs (without them).
+    expect(chooseEngine({ ...base, kubernetes, asked: "pulumi" })).toMatchObject({ engine: "pulumi" });
+    expect(chooseEngine({ ...base, kubernetes, realState: true })).toMatchObject({ engine: "pulumi" });
+    expect(chooseEngine({ ...base, kubernetes: [] })).toMatchObject({ engine: "pulumi" });
+  });
+
   it("auto: the mock engine where the real one is not available, saying why", () => {
     expect(chooseEngine({ ...base, real: missing })).toEqual({
       engine: "mock",

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { type GraphNode, StepError, deleteLayers, outcome, progressLines, simProgramConfig } from "./engine";
+import { type GraphNode, StepError, deleteLayers, outcome, progressLines } from "./engine";
 
 describe("the sim engine reads a step's result as the program does", () => {
   it("takes the last result line and keeps its detail", () => {
@@ -34,14 +34,6 @@ describe("the sim engine shows a measurement's progress, as pulumi-command strea
       ],
       partial: "",
     });
-  });
-});
-
-describe("the sim stack as the engine runs it", () => {
-  it("leaves out Karmada and vAccel, which need a Kubernetes API the sim's hosts do not serve, and nothing else", () => {
-    const config = { hosts: { a: 1 }, clusters: { c: 1 }, karmada: { cluster: "c" }, vaccel: { gpuNode: "j" } };
-    expect(simProgramConfig(config)).toEqual({ hosts: { a: 1 }, clusters: { c: 1 } });
-    expect(config.karmada).toEqual({ cluster: "c" });
   });
 });
 

@@ -7,7 +7,9 @@ import { parseResult } from "../../components/remote/script";
 import { readStackConfig } from "../../components/spec";
 import { type NewResourceRequest, type RecordedResource, runProgram } from "../lib/programRunner";
 import { planSteps } from "../lib/graph";
-import { REPO, SIM_DIR, SIM_STACK, cutConnections } from "./hosts";
+import { REPO, SIM_DIR, SIM_STACK, cutConnections, loadState } from "./hosts";
+import { type ReleaseRequest, installKarmadaRelease, uninstallKarmadaRelease } from "./karmada/release";
+import { nsenterNode } from "./karmada/node";
 import { spawn } from "node:child_process";
 import {
   type KubeApi,
@@ -26,7 +28,8 @@ import * as os from "node:os";
  * The test engine: runs the real program (index.ts) with the sim stack under Pulumi's mock runtime, and executes
  * each `command:remote:Command` for real over SSH (pulumi-command's connection semantics: pinned host key, one
  * jump host, the same command line and stdin) as soon as the mock runtime hands it over, which is when its
- * dependencies have finished. Kubernetes objects are recorded. Every executed step is saved, so `destroy` can run
+ * dependencies have finished. Kubernetes objects go to the sim clusters' kube-apiservers as pulumi-kubernetes sends
+ * them (kube.ts), and the Karmada Helm Release to its double (karmada/release.ts). Every executed step is saved, so `destroy` can run
  * the `delete` commands in reverse order (the mock runtime never calls delete).
  *
  * A step is run or not as `pulumi up` with pulumi-command 1.x decides (provider/pkg/provider/remote): no saved
@@ -91,20 +94,6 @@ function digest(value: unknown): string {
   return createHash("sha256")
     .update(stableStringify(value ?? null))
     .digest("hex");
-}
-
-/**
- * The settings the sim leaves out: Karmada and the vAccel pipeline need a Kubernetes API on the sim's hosts, and
- * none runs there yet (the k3s double serves only its join API), so every Kubernetes object would fail. The program
- * builds them all the same (`testbed plan --stack sim` lists them; test/karmada-program.test.ts checks them).
- */
-export const SIM_UNSERVED_SETTINGS = ["karmada", "vaccel"] as const;
-
-/** The sim stack's settings as the engine runs them: without SIM_UNSERVED_SETTINGS. */
-export function simProgramConfig(config: Record<string, unknown>): Record<string, unknown> {
-  const served = { ...config };
-  for (const key of SIM_UNSERVED_SETTINGS) delete served[key];
-  return served;
 }
 
 /** A resource as the deletes' schedule sees it: its parent and the resources it depends on, by URN. */
@@ -409,15 +398,14 @@ export async function upInProcess(opts: UpOptions = {}): Promise<EngineResult> {
       const live = await readObject(api, apiVersion, kind, req.id);
       return { id: req.id, state: live };
     }
-    if (req.type === "kubernetes:helm.sh/v3:Release")
-      throw new StepError(`${req.name}: the sim serves no Helm release (${String(req.rawInputs.chart)})`);
     registered.add(req.name);
     const graph = req.registered();
     const self = graph.findIndex((r) => r.type === req.type && r.name === req.name);
     const deleteLayer = deleteLayers(graph.slice(0, self + 1))[self];
     const dependsOn = planSteps(graph).find((x) => x.name === req.name)?.dependsOn ?? [];
     const body = req.rawInputs as Record<string, unknown> & { metadata?: { annotations?: Record<string, string> } };
-    const ref = refOf(body);
+    const release = req.type === "kubernetes:helm.sh/v3:Release";
+    const ref = release ? releaseRef(req.rawInputs) : refOf(body);
     const inputsDigest = digest({ body, kubeconfig });
     const previous = applied.find((a) => a.name === req.name);
     if (previous !== undefined && previous.kube === undefined)
@@ -438,34 +426,52 @@ export async function upInProcess(opts: UpOptions = {}): Promise<EngineResult> {
     }
     opts.onStep?.("start", req.name);
     const fieldManager = (!moved && previous?.kube?.fieldManager) || newFieldManager();
-    let live: Record<string, unknown>;
-    try {
-      live = await applyObject(api, body, fieldManager);
-    } catch (err) {
-      unfinished(req.name);
-      throw new StepError(`${req.name}: ${(err as Error).message}`);
-    }
-    const entry: Applied = {
+    const entryOf = (live?: Record<string, unknown>): Applied => ({
       name: req.name,
-      kube: { kubeconfig, ref, fieldManager, annotations: body.metadata?.annotations ?? {} },
-      inputs: inputsDigest,
-      outputs: { stdout: JSON.stringify(live), stderr: "" },
+      kube: {
+        kubeconfig,
+        ref,
+        fieldManager,
+        annotations: body.metadata?.annotations ?? {},
+        release: release ? req.rawInputs : undefined,
+      },
+      // No inputs' digest for a failed one: the next up runs it again.
+      inputs: live === undefined ? undefined : inputsDigest,
+      outputs: live === undefined ? undefined : { stdout: JSON.stringify(live), stderr: "" },
       dependsOn,
       deleteLayer,
+    });
+    const record = (entry: Applied) => {
+      const i = applied.findIndex((a) => a.name === req.name);
+      if (i >= 0) {
+        if (op === "replace" && entry.inputs !== undefined) replaced.push(applied[i]);
+        applied[i] = entry;
+      } else applied.push(entry);
+      saveApplied(applied);
     };
-    const i = applied.findIndex((a) => a.name === req.name);
-    if (i >= 0) {
-      if (op === "replace") replaced.push(applied[i]);
-      applied[i] = entry;
-    } else applied.push(entry);
-    saveApplied(applied);
+    let live: Record<string, unknown>;
+    try {
+      if (release) {
+        // Helm's upgrade is not played: an update (or the retry of a failed install) uninstalls, then installs.
+        if (previous?.kube !== undefined) await uninstallRelease(previous.kube);
+        live = await installRelease(req.rawInputs, kubeconfig);
+      } else live = await applyObject(api, body, fieldManager);
+    } catch (err) {
+      // What failed part-way may exist (an object created but not ready, a release recorded failed with its
+      // processes running): pulumi-kubernetes reports it as a partial create, so Pulumi keeps it in the state, to
+      // be updated by the next up and deleted by destroy. Kept the same way here.
+      if (previous === undefined || !moved) record(entryOf());
+      else unfinished(req.name);
+      throw new StepError(`${req.name}: ${(err as Error).message}`);
+    }
+    record(entryOf(live));
     const detail = `${op === "create" ? "created" : "applied"} ${describeObject(ref)}`;
     steps.push({ name: req.name, host, op, changed: true, detail, startMs: at, endMs: Date.now() - t0 });
     opts.onStep?.("end", req.name, `TESTBED changed ${detail}`);
     return { id: `${req.name}-id`, state: live };
   };
   try {
-    const config = simProgramConfig(readStackConfig(opts.stack ?? SIM_STACK));
+    const config = readStackConfig(opts.stack ?? SIM_STACK);
     const { resources, outputs, outputsWithSecrets } = await runProgram({
       stack: "sim",
       config,
@@ -599,13 +605,55 @@ async function runDelete(
   return { name: a.name, host, op: "delete", changed, detail, startMs, endMs: Date.now() - t0 };
 }
 
+/** The ports Karmada's etcd takes on its node: the k3s double's etcd has 12379-12380, doctor's proof 2379-2381. */
+export const KARMADA_SIM_ETCD_PORTS = { client: 22379, peer: 22380 };
+
+/** A Helm Release as the state names it. */
+function releaseRef(inputs: Record<string, unknown>): KubeObjectRef {
+  return {
+    apiVersion: "helm.sh/v3",
+    kind: "Release",
+    name: String(inputs.name ?? ""),
+    namespace: typeof inputs.namespace === "string" ? inputs.namespace : "default",
+  };
+}
+
+/**
+ * The Release double's request (scripts/sim/karmada/release.ts): its processes run on the sim VM the values pin
+ * Karmada's etcd to, entered through the namespaces of its sshd.
+ */
+function releaseRequest(inputs: Record<string, unknown>, kubeconfig: string): ReleaseRequest {
+  const values = (inputs.values ?? {}) as { etcd?: { internal?: { nodeSelector?: Record<string, string> } } };
+  const nodeName = values.etcd?.internal?.nodeSelector?.["kubernetes.io/hostname"];
+  const host = loadState().hosts.find((h) => h.name === nodeName);
+  if (host?.pid === undefined)
+    throw new StepError(
+      `Release ${String(inputs.name)}: its etcd is pinned to "${nodeName}", which is no running sim host`,
+    );
+  return {
+    inputs,
+    kubeconfig,
+    node: nsenterNode(host.name, host.address, host.pid),
+    etcdPorts: KARMADA_SIM_ETCD_PORTS,
+  };
+}
+
+async function installRelease(inputs: Record<string, unknown>, kubeconfig: string): Promise<Record<string, unknown>> {
+  return installKarmadaRelease(releaseRequest(inputs, kubeconfig));
+}
+
+async function uninstallRelease(k: KubeApplied): Promise<void> {
+  await uninstallKarmadaRelease(releaseRequest(k.release ?? {}, k.kubeconfig));
+}
+
 /** Deletes a Kubernetes object as pulumi-kubernetes does (scripts/sim/kube.ts deleteObject). */
 async function deleteKube(k: KubeApplied, name: string, t0: number, onStep?: UpOptions["onStep"]): Promise<StepRun> {
   onStep?.("start", name);
   const startMs = Date.now() - t0;
   const api = kubeApi(k.kubeconfig, `state of ${name}`);
   try {
-    await deleteObject(api, k.ref, k.annotations);
+    if (k.release !== undefined) await uninstallRelease(k);
+    else await deleteObject(api, k.ref, k.annotations);
   } catch (err) {
     throw new StepError(`${name}: ${(err as Error).message}`);
   } finally {

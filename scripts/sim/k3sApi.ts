@@ -21,8 +21,8 @@
  *   :6443 serves it together with the supervisor (join) API; the double serves the supervisor API on :9345 instead,
  *   as RKE2 does (see the double's header).
  * - etcd speaks plain HTTP on 127.0.0.1 at ETCD_CLIENT_PORT/ETCD_PEER_PORT, not TLS on 2379/2380 with the etcd
- *   CAs: 2379-2381 are taken on the sim hosts by the etcd that doctor's proof starts (test/sim/etcdProof.ts), and
- *   only kube-apiserver, on the same host, is its client.
+ *   CAs: only kube-apiserver, on the same host, is its client. Its metrics are where k3s serves them,
+ *   http://127.0.0.1:2381/metrics (pkg/etcd/etcd.go, listen-metrics-urls), which `doctor --stack` reads.
  * - Keys are ECDSA P-256 (k3s: ECDSA for certificates, RSA for service.key); no scheduler, controller-manager,
  *   kubelet or request-header (aggregation) certificates, since none of those components runs.
  */
@@ -43,6 +43,8 @@ export const API_PORT = 6443;
 /** etcd's client and peer ports here: k3s' 2379 and 2380 plus 10000 (see the header: 2379-2381 are taken). */
 export const ETCD_CLIENT_PORT = 12379;
 export const ETCD_PEER_PORT = 12380;
+/** k3s's embedded etcd serves its metrics on 127.0.0.1:2381 (doctor's K3S_ETCD_METRICS_URL). */
+export const ETCD_METRICS_PORT = 2381;
 /** k3s' default service CIDR (pkg/cli/cmds/server.go, --service-cidr). */
 export const DEFAULT_SERVICE_CIDR = "10.43.0.0/16";
 /** The NodePort range kube-apiserver allocates from (its default; k3s passes the same). */
@@ -220,6 +222,7 @@ export async function prepareControlPlane(o: ControlPlaneOptions): Promise<Contr
       argv: [
         "etcd",
         ...etcdArgs(o.hostname, path.join(server, "db", "etcd"), etcdUrl, `http://127.0.0.1:${ETCD_PEER_PORT}`),
+        `--listen-metrics-urls=http://127.0.0.1:${ETCD_METRICS_PORT}`,
       ],
       url: etcdUrl,
     },

@@ -5,7 +5,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { parse, stringify } from "yaml";
-import { type GraphNode, SIM_UNSERVED_SETTINGS } from "./engine";
+import { type GraphNode } from "./engine";
 import { REPO, SIM_DIR } from "./hosts";
 
 /**
@@ -97,12 +97,27 @@ function isLink(p: string): boolean {
 }
 
 /**
- * The settings whose resources the real engine cannot provision here, as full config keys: those the sim leaves out
- * (SIM_UNSERVED_SETTINGS: Karmada and vAccel need a Kubernetes API the sim's hosts do not serve), for which the real
- * engine would also need pulumi-resource-kubernetes. It runs the sim stack without them; README.md, "The real
- * Pulumi engine".
+ * The settings whose resources the real engine cannot provision here, as full config keys: Karmada and vAccel are
+ * Kubernetes objects and a Helm Release, which need pulumi-resource-kubernetes, and that plugin is not built here
+ * (its Release would also fetch the chart from its repository). It runs the sim stack without them; the mock-runtime
+ * engine provisions them (scripts/sim/kube.ts). README.md, "The real Pulumi engine".
  */
-export const KUBERNETES_SETTINGS: string[] = SIM_UNSERVED_SETTINGS.map((key) => `testbed:${key}`);
+export const KUBERNETES_SETTINGS: string[] = ["testbed:karmada", "testbed:vaccel"];
+
+/**
+ * A copy of a stack file without KUBERNETES_SETTINGS, at `out` (under .sim/ by default): what the real engine runs,
+ * for the mock-runtime engine to run the same stack (the bench compares them).
+ */
+export function stackWithoutKubernetes(
+  stackFile = SIM_STACK_FILE,
+  out = path.join(SIM_DIR, "stack-without-kubernetes.yaml"),
+): string {
+  const stack = parse(fs.readFileSync(stackFile, "utf8")) as { config?: Record<string, unknown> };
+  for (const key of KUBERNETES_SETTINGS) delete stack.config?.[key];
+  fs.mkdirSync(path.dirname(out), { recursive: true });
+  fs.writeFileSync(out, stringify(stack));
+  return out;
+}
 
 /**
  * Creates (or refreshes) `.sim/pulumi/` (or `root`): the backend, the passphrase, the generated project, whose stack

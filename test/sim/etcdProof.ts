@@ -4,6 +4,12 @@ import { SIM_STACK } from "../../scripts/sim/hosts";
 
 /** Where the proof's etcd keeps its data and log on the host. */
 export const PROOF_DIR = "/var/lib/testbed-proof";
+/**
+ * The proof's etcd ports (client, peer, metrics from this base): off the k3s double's, whose etcd serves its metrics
+ * on 127.0.0.1:2381 as k3s's does. doctor is pointed at PROOF_METRICS_URL.
+ */
+export const PROOF_PORT = 2479;
+export const PROOF_METRICS_URL = `http://127.0.0.1:${PROOF_PORT + 2}/metrics`;
 
 const runners = new Map<string, Promise<ScriptRunner>>();
 
@@ -21,7 +27,10 @@ export async function onHost(host: string, script: string): Promise<string> {
  * the host's sshd (strace delaying fdatasync) slows etcd as it slows every step; setsid lets it outlive the session.
  */
 export async function startEtcd(host: string, puts: number): Promise<void> {
-  await onHost(host, `rm -rf ${PROOF_DIR}\n${etcdUnderLoadScript({ dir: PROOF_DIR, puts, prefix: ["setsid"] })}`);
+  await onHost(
+    host,
+    `rm -rf ${PROOF_DIR}\n${etcdUnderLoadScript({ dir: PROOF_DIR, puts, prefix: ["setsid"], port: PROOF_PORT })}`,
+  );
 }
 
 /** etcd's own log, as written on the host. */

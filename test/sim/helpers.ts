@@ -31,10 +31,21 @@ export function overlaySnapshot(): Record<string, string> {
   return snap;
 }
 
-/** A copy of the sim stack with some settings changed (e.g. a smaller disk-gate measurement). */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- a stack file is free-form YAML
-export function simStackWith(change: (config: Record<string, any>) => void): string {
+/** The settings that put Karmada and vAccel on the sim (test/sim/karmada.e2e.test.ts runs them). */
+export const KUBERNETES_KEYS = ["testbed:karmada", "testbed:vaccel"];
+
+/**
+ * A copy of the sim stack with some settings changed (e.g. a smaller disk-gate measurement). Without Karmada and
+ * vAccel unless `kubernetes` says so: the tests of the layers under them run faster without them, and
+ * test/sim/karmada.e2e.test.ts runs the whole stack.
+ */
+export function simStackWith(
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a stack file is free-form YAML
+  change: (config: Record<string, any>) => void = () => undefined,
+  opts: { kubernetes?: boolean } = {},
+): string {
   const doc = parse(fs.readFileSync(SIM_STACK, "utf8"));
+  if (!opts.kubernetes) for (const key of KUBERNETES_KEYS) delete doc.config[key];
   change(doc.config);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "testbed-sim-stack-"));
   const file = path.join(dir, "Pulumi.sim.yaml");

@@ -5,10 +5,11 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SECRET_MASK } from "../../scripts/lib/programRunner";
 import { gate } from "../../components/disk/gate";
-import { SIM_OUTPUTS_FILE, SIM_UNSERVED_SETTINGS, destroy, up } from "../../scripts/sim/engine";
+import * as engine from "../../scripts/sim/engine";
+import { SIM_OUTPUTS_FILE, destroy } from "../../scripts/sim/engine";
 import * as realEngine from "../../scripts/sim/pulumiEngine";
 import { SIM_OUTPUTS_FILE as CLI_SIM_OUTPUTS_FILE, simStackOutputs } from "../../scripts/lib/stackOutputs";
-import { etcdLog, startEtcd, stopEtcd } from "./etcdProof";
+import { PROOF_METRICS_URL, etcdLog, startEtcd, stopEtcd } from "./etcdProof";
 import { overlaySnapshot, simAvailable, simStackWith } from "./helpers";
 import {
   loadState,
@@ -48,6 +49,10 @@ const processesIn = (netns: Set<number>): string[] =>
         return []; // exited between the two reads
       }
     });
+
+/** The sim stack without Karmada and vAccel (simStackWith): what every up here runs unless told another stack. */
+const BASE_STACK = simStackWith();
+const up = (opts: Parameters<typeof engine.up>[0] = {}) => engine.up({ stack: BASE_STACK, ...opts });
 
 /** Runs up, expecting it to fail; returns the error and the steps that ran. */
 async function failingUp(opts: Parameters<typeof up>[0] = {}): Promise<{ error: Error; ran: string[] }> {
@@ -280,7 +285,18 @@ describe.runIf(simAvailable())("the simulated testbed, end to end", () => {
     const doctor = async () => {
       const logs = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "testbed-proof-")), "etcd.log");
       fs.writeFileSync(logs, await etcdLog("k3s-cp"));
-      const r = cli("doctor", "--stack", "sim", "--host", "k3s-cp", "--logs", logs, "--json");
+      const r = cli(
+        "doctor",
+        "--stack",
+        "sim",
+        "--host",
+        "k3s-cp",
+        "--metrics-url",
+        PROOF_METRICS_URL,
+        "--logs",
+        logs,
+        "--json",
+      );
       fs.rmSync(path.dirname(logs), { recursive: true });
       return { status: r.status, report: JSON.parse(r.stdout), stderr: r.stderr };
     };
@@ -345,11 +361,11 @@ describe.runIf(simAvailable())("the simulated testbed, end to end", () => {
     const runs = await destroy();
     // As Pulumi destroys: a step's delete starts only after the deletes of every step depending on it have ended,
     // and independent deletes run together (the two agents leave the cluster at the same time).
-    // The plan of what the engine ran: the sim stack without the settings it leaves out (SIM_UNSERVED_SETTINGS).
-    const served = simStackWith((config) => {
-      for (const key of SIM_UNSERVED_SETTINGS) delete config[`testbed:${key}`];
-    });
-    const plan = JSON.parse(cli("plan", "--file", served, "--json").stdout) as { name: string; dependsOn: string[] }[];
+    // The plan of what the engine ran.
+    const plan = JSON.parse(cli("plan", "--file", BASE_STACK, "--json").stdout) as {
+      name: string;
+      dependsOn: string[];
+    }[];
     const run = new Map(runs.map((r) => [r.name, r]));
     expect([...run.keys()].sort()).toEqual(plan.map((p) => p.name).sort());
     for (const step of plan)

@@ -33,6 +33,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { type KubeTarget, kubeClient, kubeTarget } from "../../lib/kubeClient";
+import { runDeletionControllers } from "../deletion";
 import {
   CLUSTER_FINALIZER,
   CONFLICT_RESOLUTION_ANNOTATION,
@@ -876,9 +877,18 @@ export function startKarmadaControllers(opts: ControllersOptions): KarmadaContro
     }
   })();
 
+  // Karmada's kube-controller-manager runs the namespace controller and the garbage collector on the Karmada API
+  // (charts/karmada/templates/kube-controller-manager.yaml:58, values.yaml:622 namespace,garbagecollector,...): deletion.ts.
+  const deletionStop = new AbortController();
+  const deletionClient = kubeClient(t, API_TIMEOUT_MS);
+  const deletion = runDeletionControllers(deletionClient, { signal: deletionStop.signal, log });
+
   return {
     stop: async () => {
       running = false;
+      deletionStop.abort();
+      await deletion;
+      deletionClient.close();
       await loop;
       await Promise.allSettled([...statusInFlight.values()]);
       karmada.close();

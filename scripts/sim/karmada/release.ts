@@ -609,9 +609,22 @@ export async function installKarmadaRelease(req: ReleaseRequest): Promise<Record
         await waitUntil(
           `etcd (${node.address}:${ports.client})`,
           deadline,
+          // Probed on the node, as the kubelet probes a pod: the operator reaches a node's NodePorts, not etcd.
           probe("etcd", l.logs.etcd, async () => {
-            const r = await get(agent, `https://${node.address}:${ports.client}/health`, remaining());
-            return r.status === 200 && JSON.parse(r.text).health === "true" ? undefined : `/health: ${r.text}`;
+            const text = await node.run([
+              "curl",
+              "-sS",
+              "--max-time",
+              String(Math.ceil(remaining() / 1000)),
+              "--cacert",
+              `${l.paths.pki}/server-ca.crt`,
+              "--cert",
+              `${l.paths.pki}/karmada.crt`,
+              "--key",
+              `${l.paths.pki}/karmada.key`,
+              `https://127.0.0.1:${ports.client}/health`,
+            ]);
+            return (JSON.parse(text) as { health?: string }).health === "true" ? undefined : `/health: ${text}`;
           }),
         );
 
