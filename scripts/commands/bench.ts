@@ -6,9 +6,9 @@ export function register(program: Command): void {
   program
     .command("bench")
     .description(
-      "benchmarks: the simulated testbed (parallel vs serial), the storage checks, and the demo commands against a kube-apiserver; prints figures",
+      "benchmarks: the simulated testbed (parallel vs serial), the storage checks, and the demo commands against a kube-apiserver and on the simulated testbed; prints figures",
     )
-    .option("--only <name>", "sim, real-engine, storage or demo")
+    .option("--only <name>", "sim, real-engine, storage, demo or sim-demo")
     .option("--json", "print all figures as one JSON object at the end")
     .action(async (opts: { only?: string; json?: boolean }) => {
       if (process.getuid?.() !== 0) throw new CliError("the benchmarks need root (the simulated testbed, strace)");
@@ -33,6 +33,11 @@ export function register(program: Command): void {
         // eslint-disable-next-line @typescript-eslint/no-require-imports
         const { benchDemo } = require("../bench/demo") as typeof import("../bench/demo");
         figures.demo = await benchDemo(log);
+      }
+      if (opts.only === undefined || opts.only === "sim-demo") {
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const { benchSimDemo } = require("../bench/simDemo") as typeof import("../bench/simDemo");
+        figures.simDemo = await benchSimDemo(log);
       }
       if (opts.json) process.stdout.write(`${JSON.stringify(figures, null, 2)}\n`);
       finish(EXIT.ok);
