@@ -36,8 +36,6 @@
  * the intermediate statuses Karmada and the program can observe.
  */
 
-import type { MemberDeploymentStatus } from "../../lib/karmadaDouble";
-
 /** The Kubernetes API's default for spec.progressDeadlineSeconds (apps/v1 defaults.go SetDefaults_Deployment). */
 export const DEFAULT_PROGRESS_DEADLINE_S = 600;
 /**
@@ -609,35 +607,4 @@ export function adopt(d: any, cluster: ClusterView, now: number): DeploymentMode
       terminating: false,
     });
   return m;
-}
-
-/** The annotation Karmada puts on what it propagates: the resource template's generation it was made from. */
-export const RESOURCE_TEMPLATE_GENERATION_ANNOTATION = "resourcetemplate.karmada.io/generation";
-
-/**
- * What Karmada grabs from a member's Deployment as this module's status leaves it, for a double of Karmada's status
- * collection (scripts/lib/karmadaDouble.ts aggregates it): reflectDeploymentStatus
- * (pkg/resourceinterpreter/default/native/reflectstatus.go:54-106 at v1.13.0). No status yet: undefined (line 61).
- * The annotation is parsed as strconv.ParseInt does (runtime.Convert_string_To_int64, line 74): missing or not a
- * number is an error, as it is upstream.
- */
-export function memberDeploymentStatus(d: any): MemberDeploymentStatus | undefined {
-  if (d.status === undefined) return undefined;
-  const raw: string = d.metadata?.annotations?.[RESOURCE_TEMPLATE_GENERATION_ANNOTATION] ?? "";
-  if (!/^[+-]?\d+$/.test(raw))
-    throw new Error(
-      `Deployment ${d.metadata?.namespace}/${d.metadata?.name}: annotation ${RESOURCE_TEMPLATE_GENERATION_ANNOTATION} ` +
-        `${JSON.stringify(raw)} is not an integer`,
-    );
-  const s = d.status;
-  return {
-    generation: d.metadata.generation,
-    resourceTemplateGeneration: Number(raw),
-    observedGeneration: s.observedGeneration ?? 0,
-    replicas: s.replicas ?? 0,
-    updatedReplicas: s.updatedReplicas ?? 0,
-    readyReplicas: s.readyReplicas ?? 0,
-    availableReplicas: s.availableReplicas ?? 0,
-    unavailableReplicas: s.unavailableReplicas ?? 0,
-  };
 }
