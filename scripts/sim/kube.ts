@@ -136,22 +136,35 @@ export function deploymentReady(obj: KubeObject): { ok: boolean; found: string }
   return { ok: available && done, found: `Available=${available}, Progressing=${progressing?.reason ?? "none"}` };
 }
 
-/** The discovery of an API: each apiVersion/kind's resource name and scope (cached per client). */
+/** A GET on an API: its status, and its body as JSON (undefined when it is not JSON). */
+export type ApiGet = (path: string) => Promise<{ status: number; json: unknown }>;
+
+/** The URL path of an apiVersion: /api/v1, /apis/apps/v1. */
+export const groupPath = (apiVersion: string) =>
+  apiVersion.includes("/") ? `/apis/${apiVersion}` : `/api/${apiVersion}`;
+
+/**
+ * The discovery of an API: each apiVersion/kind's resource name and scope, cached per apiVersion until forgotten (a
+ * kind the API did not serve yet, a CRD installed since). One for the sim engine's provider and the Karmada
+ * controllers double.
+ */
 export class Discovery {
   private readonly cache = new Map<string, Map<string, { resource: string; namespaced: boolean }>>();
 
-  constructor(private readonly client: KubeClient) {}
+  constructor(private readonly get: ApiGet) {}
 
-  forget(apiVersion: string): void {
-    this.cache.delete(apiVersion);
+  /** Forgets one apiVersion, or all. */
+  forget(apiVersion?: string): void {
+    if (apiVersion === undefined) this.cache.clear();
+    else this.cache.delete(apiVersion);
   }
 
   async resourceOf(apiVersion: string, kind: string): Promise<{ resource: string; namespaced: boolean } | undefined> {
     let kinds = this.cache.get(apiVersion);
     if (kinds === undefined) {
-      const r = await this.client.send("GET", apiVersion.includes("/") ? `/apis/${apiVersion}` : `/api/${apiVersion}`);
+      const r = await this.get(groupPath(apiVersion));
       if (r.status === 404) return undefined;
-      if (r.status !== 200) throw new Error(`discovery of ${apiVersion}: HTTP ${r.status}: ${r.text.slice(0, 200)}`);
+      if (r.status !== 200) throw new Error(`discovery of ${apiVersion}: HTTP ${r.status}`);
       kinds = new Map();
       for (const res of (r.json as { resources: { name: string; kind: string; namespaced: boolean }[] }).resources)
         if (!res.name.includes("/")) kinds.set(res.kind, { resource: res.name, namespaced: res.namespaced });
@@ -160,13 +173,12 @@ export class Discovery {
     return kinds.get(kind);
   }
 
-  /** The object's URL path; undefined while the API does not serve its kind. */
-  async pathOf(apiVersion: string, kind: string, name: string, namespace?: string): Promise<string | undefined> {
+  /** The collection's URL path (the object's, with `name`); undefined while the API does not serve the kind. */
+  async pathOf(apiVersion: string, kind: string, name?: string, namespace?: string): Promise<string | undefined> {
     const r = await this.resourceOf(apiVersion, kind);
     if (r === undefined) return undefined;
-    const base = apiVersion.includes("/") ? `/apis/${apiVersion}` : `/api/${apiVersion}`;
     const ns = r.namespaced ? `/namespaces/${encodeURIComponent(namespace ?? "default")}` : "";
-    return `${base}${ns}/${r.resource}/${encodeURIComponent(name)}`;
+    return `${groupPath(apiVersion)}${ns}/${r.resource}${name === undefined ? "" : `/${encodeURIComponent(name)}`}`;
   }
 }
 
@@ -180,7 +192,11 @@ export interface KubeApi {
 
 export function kubeApi(kubeconfig: string, what: string): KubeApi {
   const client = kubeClient(kubeTarget(kubeconfig, what));
-  return { client, discovery: new Discovery(client), hostPort: client.target.hostPort };
+  const discovery = new Discovery(async (path) => {
+    const r = await client.send("GET", path);
+    return { status: r.status, json: r.json };
+  });
+  return { client, discovery, hostPort: client.target.hostPort };
 }
 
 /** An object of the program, as the engine keeps it in its state. */

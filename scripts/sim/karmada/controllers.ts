@@ -34,6 +34,7 @@
 import { randomUUID } from "node:crypto";
 import { type KubeTarget, kubeClient, kubeTarget } from "../../lib/kubeClient";
 import { runDeletionControllers } from "../deletion";
+import { Discovery, groupPath } from "../kube";
 import {
   CLUSTER_FINALIZER,
   CONFLICT_RESOLUTION_ANNOTATION,
@@ -126,7 +127,6 @@ function api(target: KubeTarget): Api {
   };
 }
 
-const groupPath = (apiVersion: string) => (apiVersion.includes("/") ? `/apis/${apiVersion}` : `/api/${apiVersion}`);
 const keyOf = (o: any) => `${o.apiVersion}/${o.kind}/${o.metadata?.namespace ?? ""}/${o.metadata?.name}`;
 const describe = (o: any) =>
   `${o.kind} ${o.metadata?.namespace === undefined ? "" : `${o.metadata.namespace}/`}${o.metadata?.name}`;
@@ -135,39 +135,16 @@ const isReady = (c: any) =>
 const errText = (e: unknown) => (e as Error).message;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** A resource of an API's discovery: its URL name and scope. */
-interface Resource {
-  name: string;
-  namespaced: boolean;
-}
+/** Discovery of one API (the member's or Karmada's), kept until forgotten: the sim engine's (kube.ts). */
+const discoveryOf = (a: Api) =>
+  new Discovery(async (path: string) => {
+    const r = await a.request("GET", path);
+    return { status: r.status, json: r.body };
+  });
 
-/** Discovery of one API (the member's or Karmada's), kept until forgotten. */
-class Discovery {
-  private groups = new Map<string, Map<string, Resource>>();
-  constructor(private readonly a: Api) {}
-  async resource(apiVersion: string, kind: string): Promise<Resource | undefined> {
-    let g = this.groups.get(apiVersion);
-    if (g === undefined) {
-      const r = await this.a.request("GET", groupPath(apiVersion));
-      if (r.status === 404) return undefined;
-      if (r.status !== 200) throw new Error(`discovery of ${apiVersion}: HTTP ${r.status}`);
-      g = new Map();
-      for (const x of r.body.resources as { name: string; kind: string; namespaced: boolean }[])
-        if (!x.name.includes("/")) g.set(x.kind, { name: x.name, namespaced: x.namespaced });
-      this.groups.set(apiVersion, g);
-    }
-    return g.get(kind);
-  }
-  async path(o: any, withName = true): Promise<string | undefined> {
-    const r = await this.resource(o.apiVersion, o.kind);
-    if (r === undefined) return undefined;
-    const ns = r.namespaced ? `/namespaces/${o.metadata.namespace}` : "";
-    return `${groupPath(o.apiVersion)}${ns}/${r.name}${withName ? `/${o.metadata.name}` : ""}`;
-  }
-  forget(): void {
-    this.groups.clear();
-  }
-}
+/** An object's URL path (its collection's without `withName`), once the API serves its kind. */
+const pathIn = (d: Discovery, o: any, withName = true): Promise<string | undefined> =>
+  d.pathOf(o.apiVersion, o.kind, withName ? o.metadata.name : undefined, o.metadata.namespace);
 
 /** A ResourceBinding, kept in memory: the template, the clusters it was scheduled to, the ids of its Works. */
 interface Binding {
@@ -202,7 +179,7 @@ export function startKarmadaControllers(opts: ControllersOptions): KarmadaContro
   const failureMs = opts.failureThresholdMs ?? CLUSTER_FAILURE_THRESHOLD_MS;
   const t = kubeTarget(opts.kubeconfig, "the Karmada kubeconfig");
   const karmada = api(t);
-  const karmadaDiscovery = new Discovery(karmada);
+  const karmadaDiscovery = discoveryOf(karmada);
 
   const bindings = new Map<string, Binding>();
   const members = new Map<string, Member>();
@@ -256,7 +233,7 @@ export function startKarmadaControllers(opts: ControllersOptions): KarmadaContro
       token,
       insecure,
     });
-    const m = { key, api: a, discovery: new Discovery(a) };
+    const m = { key, api: a, discovery: discoveryOf(a) };
     members.set(name, m);
     return m;
   };
@@ -386,7 +363,7 @@ export function startKarmadaControllers(opts: ControllersOptions): KarmadaContro
 
   /** The member copies of a cluster's bindings, deleted (the execution controller on the Works' deletion). */
   const deleteFromMember = async (m: Member, cluster: string, o: any): Promise<boolean> => {
-    const p = await m.discovery.path(o);
+    const p = await pathIn(m.discovery, o);
     if (p === undefined) return true;
     const live = await m.api.request("GET", p);
     if (live.status === 404) return true;
@@ -405,7 +382,7 @@ export function startKarmadaControllers(opts: ControllersOptions): KarmadaContro
   /** tryCreateOrUpdateWorkload (pkg/controllers/execution/execution_controller.go) through the objectWatcher. */
   const applyToMember = async (m: Member, cluster: string, desired: any): Promise<any> => {
     const subject = `${cluster}: ${describe(desired)}`;
-    const p = await m.discovery.path(desired);
+    const p = await pathIn(m.discovery, desired);
     if (p === undefined) {
       fail(subject, `the member does not serve ${desired.apiVersion} ${desired.kind}`);
       return undefined;
@@ -414,7 +391,7 @@ export function startKarmadaControllers(opts: ControllersOptions): KarmadaContro
     const recordKey = `${cluster}/${keyOf(desired)}`;
     const live = await m.api.request("GET", p);
     if (live.status === 404) {
-      const collection = (await m.discovery.path(desired, false)) as string;
+      const collection = (await pathIn(m.discovery, desired, false)) as string;
       const r = await m.api.request("POST", collection, desired);
       if (r.status !== 201) {
         fail(subject, `create: HTTP ${r.status}: ${r.body?.message}`);
@@ -452,16 +429,16 @@ export function startKarmadaControllers(opts: ControllersOptions): KarmadaContro
   };
 
   const listKarmada = async (apiVersion: string, kind: string, namespace?: string): Promise<any[]> => {
-    const res = await karmadaDiscovery.resource(apiVersion, kind);
+    const res = await karmadaDiscovery.resourceOf(apiVersion, kind);
     if (res === undefined) return [];
     const ns = res.namespaced && namespace !== undefined ? `/namespaces/${namespace}` : "";
-    const r = await karmada.request("GET", `${groupPath(apiVersion)}${ns}/${res.name}`);
+    const r = await karmada.request("GET", `${groupPath(apiVersion)}${ns}/${res.resource}`);
     if (r.status !== 200) throw new Error(`list ${kind}: HTTP ${r.status}: ${r.body?.message}`);
     return (r.body.items as any[]).map((x) => ({ apiVersion, kind, ...x }));
   };
 
   const patchKarmada = async (o: any, patch: object, what: string): Promise<boolean> => {
-    const p = await karmadaDiscovery.path(o);
+    const p = await pathIn(karmadaDiscovery, o);
     if (p === undefined) return false;
     const r = await karmada.request("PATCH", p, patch);
     if (r.status !== 200) {
@@ -683,7 +660,7 @@ export function startKarmadaControllers(opts: ControllersOptions): KarmadaContro
 
     // Binding and execution controllers, then status aggregation.
     for (const [key, b] of bindings) {
-      const p = (await karmadaDiscovery.path(b.ref)) as string;
+      const p = (await pathIn(karmadaDiscovery, b.ref)) as string;
       const tr = await karmada.request("GET", p);
       const template = tr.status === 200 && tr.body.metadata.uid === b.uid ? tr.body : undefined;
       if (tr.status !== 200 && tr.status !== 404) throw new Error(`GET ${describe(b.ref)}: HTTP ${tr.status}`);
@@ -714,7 +691,7 @@ export function startKarmadaControllers(opts: ControllersOptions): KarmadaContro
         try {
           if (workId === undefined) {
             // After a restart: the ids the member's copy carries, as the Work and binding in the API would keep them.
-            const mp = await m.discovery.path(b.ref);
+            const mp = await pathIn(m.discovery, b.ref);
             const live = mp === undefined ? undefined : await m.api.request("GET", mp);
             if (live?.status === 200 && live.body.metadata?.annotations?.[TEMPLATE_UID_ANNOTATION] === b.uid) {
               workId = live.body.metadata.labels?.[WORK_PERMANENT_ID] as string | undefined;
@@ -776,11 +753,11 @@ export function startKarmadaControllers(opts: ControllersOptions): KarmadaContro
             kinds.set(`${e.groupVersion}/${r.kind}`, { apiVersion: e.groupVersion, kind: r.kind });
         const known = new Set([...bindings.values()].map((b) => b.uid));
         for (const { apiVersion, kind } of kinds.values()) {
-          const res = await m.discovery.resource(apiVersion, kind);
+          const res = await m.discovery.resourceOf(apiVersion, kind);
           if (res === undefined) continue;
           const list = await m.api.request(
             "GET",
-            `${groupPath(apiVersion)}/${res.name}?labelSelector=${MANAGED_LABEL}%3Dtrue`,
+            `${groupPath(apiVersion)}/${res.resource}?labelSelector=${MANAGED_LABEL}%3Dtrue`,
           );
           if (list.status === 404 || list.status === 405) continue; // a kind that cannot be listed (TokenReview)
           if (list.status !== 200) throw new Error(`list ${kind}: HTTP ${list.status}: ${list.body?.message}`);
@@ -788,7 +765,7 @@ export function startKarmadaControllers(opts: ControllersOptions): KarmadaContro
             const o = { apiVersion, kind, metadata: item.metadata };
             const uid = item.metadata.annotations?.[TEMPLATE_UID_ANNOTATION];
             if (uid === undefined || known.has(uid)) continue;
-            const tp = await karmadaDiscovery.path(o);
+            const tp = await pathIn(karmadaDiscovery, o);
             const tr = tp === undefined ? undefined : await karmada.request("GET", tp);
             if (tr !== undefined && tr.status !== 404 && tr.status !== 200) continue; // cannot judge: next process
             if (tr === undefined || tr.status === 404 || tr.body.metadata.uid !== uid) {
