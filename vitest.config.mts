@@ -1,5 +1,15 @@
 import { configDefaults, defineConfig } from "vitest/config";
 
+/** The e2e files of the sim's Kubernetes layer: the "kubernetes" project, not "e2e". */
+const KUBERNETES_E2E = [
+  "test/sim/karmada.e2e.test.ts",
+  "test/sim/kube-api.e2e.test.ts",
+  "test/karmada-release.e2e.test.ts",
+  "test/karmada-controllers.e2e.test.ts",
+  "scripts/sim/controllers/run.e2e.test.ts",
+  "scripts/sim/kube.e2e.test.ts",
+];
+
 export default defineConfig({
   test: {
     // Pulumi's mock runtime is process-global state: isolate each test file in its own fork.
@@ -21,7 +31,18 @@ export default defineConfig({
         test: {
           name: "e2e",
           include: ["components/**/*.e2e.test.ts", "scripts/**/*.e2e.test.ts", "test/**/*.e2e.test.ts"],
-          exclude: [...configDefaults.exclude, "test/real-engine/**"],
+          exclude: [...configDefaults.exclude, "test/real-engine/**", ...KUBERNETES_E2E],
+          fileParallelism: false,
+        },
+      },
+      {
+        // Karmada and vAccel on the simulated testbed and the doubles that serve them (about 7 minutes):
+        // `npm run test:kubernetes`, after `npm test` (the same sim hosts, so never beside it), keeping `npm test`
+        // well under 10 minutes.
+        extends: true,
+        test: {
+          name: "kubernetes",
+          include: KUBERNETES_E2E,
           fileParallelism: false,
         },
       },

@@ -119,6 +119,18 @@ describe.skipIf(!present)(
       root = fs.mkdtempSync(path.join(os.tmpdir(), "testbed-karmada-node-"));
       nodePort = await freeNodePort();
       etcdPorts = { client: await freePort(), peer: await freePort() };
+      // What the controller-manager's serviceaccount controller makes in every namespace, which a pod needs to be
+      // admitted (no controller-manager runs beside this bare API server).
+      await host.request("POST", "/api/v1/namespaces", {
+        apiVersion: "v1",
+        kind: "Namespace",
+        metadata: { name: KARMADA_NAMESPACE },
+      });
+      await host.request("POST", `/api/v1/namespaces/${KARMADA_NAMESPACE}/serviceaccounts`, {
+        apiVersion: "v1",
+        kind: "ServiceAccount",
+        metadata: { name: "default" },
+      });
     }, 180_000);
 
     afterAll(async () => {
@@ -172,6 +184,13 @@ describe.skipIf(!present)(
       expect(kubeconfig).toContain("server: https://karmada-apiserver.karmada-system.svc.cluster.local:5443");
 
       expect(fs.existsSync(path.join(etcdData(), "member"))).toBe(true);
+      // etcd's pod on the host cluster, where doctor finds it by its label: on the node, Running, the node's IP.
+      const pods = await host.request("GET", `/api/v1/namespaces/${KARMADA_NAMESPACE}/pods?labelSelector=app%3Detcd`);
+      expect(
+        (
+          pods.body.items as { metadata: { name: string }; spec: { nodeName: string }; status: { podIP: string } }[]
+        ).map((p) => [p.metadata.name, p.spec.nodeName, p.status.podIP]),
+      ).toEqual([["etcd-0", NODE, "127.0.0.1"]]);
       const pids = JSON.parse(fs.readFileSync(pidsFile(), "utf8")) as Record<string, number>;
       // C2's controllers double runs next to the API once it exists (scripts/sim/karmada/controllers.ts).
       const controllers = fs.existsSync(path.join(__dirname, "../scripts/sim/karmada/controllers.ts"));
@@ -218,6 +237,13 @@ describe.skipIf(!present)(
       expect((await host.request("GET", `/api/v1/namespaces/${KARMADA_NAMESPACE}`)).status).toBe(200);
       await gone(pids);
       expect(fs.existsSync(path.join(etcdData(), "member"))).toBe(true);
+      // etcd's pod on the host cluster, where doctor finds it by its label: on the node, Running, the node's IP.
+      const pods = await host.request("GET", `/api/v1/namespaces/${KARMADA_NAMESPACE}/pods?labelSelector=app%3Detcd`);
+      expect(
+        (
+          pods.body.items as { metadata: { name: string }; spec: { nodeName: string }; status: { podIP: string } }[]
+        ).map((p) => [p.metadata.name, p.spec.nodeName, p.status.podIP]),
+      ).toEqual([["etcd-0", NODE, "127.0.0.1"]]);
       await expect(uninstallKarmadaRelease(request(nodePort))).rejects.toThrow(/release: not found/);
     }, 60_000);
 

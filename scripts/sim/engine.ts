@@ -605,8 +605,6 @@ async function runDelete(
   return { name: a.name, host, op: "delete", changed, detail, startMs, endMs: Date.now() - t0 };
 }
 
-/** The ports Karmada's etcd takes on its node: the k3s double's etcd has 12379-12380, doctor's proof 2379-2381. */
-export const KARMADA_SIM_ETCD_PORTS = { client: 22379, peer: 22380 };
 
 /** A Helm Release as the state names it. */
 function releaseRef(inputs: Record<string, unknown>): KubeObjectRef {
@@ -633,8 +631,8 @@ function releaseRequest(inputs: Record<string, unknown>, kubeconfig: string): Re
   return {
     inputs,
     kubeconfig,
+    // etcd on the chart's ports (2379, 2380), where doctor looks for it: the k3s double's etcd keeps off them.
     node: nsenterNode(host.name, host.address, host.pid),
-    etcdPorts: KARMADA_SIM_ETCD_PORTS,
   };
 }
 

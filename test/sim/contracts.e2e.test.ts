@@ -181,7 +181,6 @@ describe.runIf(simAvailable())("the doubles keep the real tools' contracts (issu
       expect(edgeState().secrets).toHaveProperty(["pi.node-password.k3s"]);
       const withoutPi = stack((c) => {
         c["testbed:clusters"].edge.agents = ["jetson"];
-        c["testbed:vaccel"].clientNode = "k3s-cp";
       });
       const r = await up({ stack: withoutPi });
       const deleted = r.steps.filter((s) => s.op === "delete").map((s) => s.name);

@@ -154,6 +154,56 @@ export function releaseOf(inputs: Record<string, unknown>): Release {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** The chart's etcd StatefulSet has one replica (values etcd.internal.replicaCount 1): its pod. */
+export const ETCD_POD = "etcd-0";
+
+/**
+ * etcd's Pod (fixtures/etcd.yaml:12-48: StatefulSet `etcd`, the pod's labels from values etcd.labels, default
+ * `app: etcd`, _helpers.tpl karmada.etcd.labels), bound to the node and Running with the node's address as its IP:
+ * etcd runs on the node here, in the node's network. Its status is what the kubelet would report. Creating it waits
+ * for the namespace's default ServiceAccount (the ServiceAccount admission plugin refuses a pod before it exists).
+ * Returns undefined once it is stored, else why not yet.
+ */
+async function putEtcdPod(host: HostApi, rel: Release, node: KarmadaNode, port: number): Promise<string | undefined> {
+  const path = `/api/v1/namespaces/${rel.namespace}/pods`;
+  const image = rel.values.etcd?.internal?.image ?? {};
+  const pod = {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name: ETCD_POD, namespace: rel.namespace, labels: rel.values.etcd?.labels ?? { app: "etcd" } },
+    spec: {
+      nodeName: node.name,
+      automountServiceAccountToken: false,
+      containers: [
+        {
+          name: "etcd",
+          image: `${image.registry ?? "registry.k8s.io"}/${image.repository ?? "etcd"}:${image.tag ?? "3.5.16-0"}`,
+          ports: [{ containerPort: port, name: "client" }],
+        },
+      ],
+    },
+  };
+  const created = await host.request("POST", path, pod);
+  if (created.status !== 201 && created.status !== 409) return `HTTP ${created.status}: ${created.body?.message ?? ""}`;
+  const now = new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
+  const live = await host.request("GET", `${path}/${ETCD_POD}`);
+  if (live.status !== 200) return `HTTP ${live.status}`;
+  const status = {
+    phase: "Running",
+    hostIP: node.address,
+    podIP: node.address,
+    podIPs: [{ ip: node.address }],
+    startTime: now,
+    conditions: ["Initialized", "Ready", "ContainersReady", "PodScheduled"].map((type) => ({
+      type,
+      status: "True",
+      lastTransitionTime: now,
+    })),
+  };
+  const put = await host.request("PUT", `${path}/${ETCD_POD}/status`, { ...live.body, status });
+  return put.status === 200 ? undefined : `status: HTTP ${put.status}: ${put.body?.message ?? ""}`;
+}
+
 /** The host cluster, as the provider's kubeconfig reaches it. Messages never quote the kubeconfig. */
 function hostApi(kubeconfig: string) {
   const client = kubeClient(kubeTarget(kubeconfig, "the host cluster's kubeconfig"), HOST_REQUEST_TIMEOUT_MS);
@@ -628,6 +678,12 @@ export async function installKarmadaRelease(req: ReleaseRequest): Promise<Record
           }),
         );
 
+        // etcd's pod as the StatefulSet controller and the kubelet leave it on the host cluster: what
+        // `doctor --stack` lists to find Karmada's etcd (components/etcd/probe.sh, by its labels and pod IP).
+        await waitUntil(`the Pod ${rel.namespace}/${ETCD_POD} on the host cluster`, deadline, () =>
+          putEtcdPod(host, rel, node, ports.client),
+        );
+
         pids.apiserver = await node.spawn(
           [
             req.apiServerBinary ?? kubeApiServerBinary(),
@@ -766,6 +822,16 @@ export async function uninstallKarmadaRelease(req: ReleaseRequest): Promise<void
     for (const pid of Object.values(pids)) if (await alive(req.node, pid, l.dir)) running.push(pid);
     await terminate(req.node, running, path.join(l.dir, "terminate.log"));
     log(`karmada release: stopping pids ${running.join(", ") || "(none running)"}`);
+    // etcd's pod goes with its StatefulSet.
+    await host.must(
+      `deleting Pod ${ETCD_POD}`,
+      host.request("DELETE", `${ns}/pods/${ETCD_POD}`, {
+        apiVersion: "v1",
+        kind: "DeleteOptions",
+        gracePeriodSeconds: 0,
+      }),
+      [200, 202, 404],
+    );
     // The post-delete hook (templates/post-delete-job.yaml:47-52), `kubectl delete --ignore-not-found`.
     for (const o of postDeleteObjects(rel)) {
       await host.must(
