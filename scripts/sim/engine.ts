@@ -605,7 +605,6 @@ async function runDelete(
   return { name: a.name, host, op: "delete", changed, detail, startMs, endMs: Date.now() - t0 };
 }
 
-
 /** A Helm Release as the state names it. */
 function releaseRef(inputs: Record<string, unknown>): KubeObjectRef {
   return {
