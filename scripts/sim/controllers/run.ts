@@ -19,8 +19,7 @@
  * a doubling backoff up to MAX_BACKOFF_MS, forever. One log line per action on stdout. SIGTERM ends it at once
  * (Node's default: no handler).
  */
-import * as https from "node:https";
-import { type ApiAnswer, apiRequest, kubeClient, kubeTarget } from "../../lib/kubeClient";
+import { type ApiAnswer, kubeClient, kubeTarget } from "../../lib/kubeClient";
 import { runDeletionControllers } from "../deletion";
 import { type ClusterView, type DeploymentModel, type NodeView, adopt, emptyModel, step } from "./deploymentStatus";
 import {
@@ -95,30 +94,18 @@ const stamp = () => new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
 export async function runControllers(opts: ControllerOptions): Promise<void> {
   const target = kubeTarget(opts.kubeconfig, "--kubeconfig");
   const rootCA = target.ca ?? "";
-  const agent = new https.Agent({
-    ca: target.ca,
-    cert: target.cert,
-    key: target.key,
-    rejectUnauthorized: !target.insecure,
-    keepAlive: true,
-  });
+  // One client (kubeClient's request layer) for these controllers and the deletion controllers below.
+  const client = kubeClient(target, REQUEST_TIMEOUT_MS);
   const out = opts.log ?? ((line: string) => process.stdout.write(`${line}\n`));
   const log = (line: string) => out(`${stamp()} ${line}`);
   const tickMs = opts.tickMs ?? TICK_MS;
 
   const req = async (method: string, path: string, body?: unknown, contentType?: string): Promise<ApiAnswer> => {
     try {
-      return await apiRequest({
-        url: `${target.server}${path}`,
-        method,
-        agent,
-        timeoutMs: REQUEST_TIMEOUT_MS,
-        token: target.token,
-        body,
-        contentType,
-      });
+      return await client.send(method, path, body, contentType);
     } catch (err) {
-      throw new Unreachable(`${target.hostPort}: ${(err as Error).message}`);
+      // ApiUnreachable: no answer at all (a reboot); retried with backoff.
+      throw new Unreachable((err as Error).message);
     }
   };
   /** A DELETE with DeleteOptions in its body (a uid precondition, a grace period). */
@@ -478,7 +465,6 @@ export async function runControllers(opts: ControllerOptions): Promise<void> {
   // The namespace controller and the garbage collector, which finish deletes (scripts/sim/deletion.ts).
   const deletion = new AbortController();
   opts.signal?.addEventListener("abort", () => deletion.abort(), { once: true });
-  const client = kubeClient(target);
   const finishing = runDeletionControllers(client, { signal: deletion.signal, log });
 
   let backoff = tickMs;
@@ -508,5 +494,4 @@ export async function runControllers(opts: ControllerOptions): Promise<void> {
   deletion.abort();
   await finishing;
   client.close();
-  agent.destroy();
 }
