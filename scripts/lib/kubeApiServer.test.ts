@@ -96,6 +96,25 @@ describe("startKubeApiServer failures", () => {
     expectNothingLeft(dir);
   });
 
+  it("starts again with new ports when one was taken before etcd bound it, three times at most", async () => {
+    // An "etcd" that logs what etcd logs when its port was taken in the meantime, and counts its runs.
+    const bin = fs.mkdtempSync(path.join(os.tmpdir(), "port-race-"));
+    const fake = path.join(bin, "etcd");
+    fs.writeFileSync(
+      fake,
+      `#!/bin/sh\necho run >>${bin}/runs\necho "etcdmain: listen tcp 127.0.0.1:1: bind: address already in use" >&2\nexit 1\n`,
+      { mode: 0o755 },
+    );
+    const dir = await inFreshTmpdir(async () => {
+      await expect(startKubeApiServer({ binary: "/bin/true", etcd: fake })).rejects.toThrow(
+        /^etcd exited \(code 1\) before it was ready:[\s\S]*address already in use/,
+      );
+    });
+    expect(fs.readFileSync(path.join(bin, "runs"), "utf8").split("\n").filter(Boolean)).toHaveLength(3);
+    fs.rmSync(bin, { recursive: true });
+    expectNothingLeft(dir);
+  });
+
   it.skipIf(!hasEtcd)(
     "reports an API server that exits before /readyz with its exit code, and stops etcd",
     async () => {

@@ -456,8 +456,25 @@ export function connectKubeApi(url: string, agent: https.Agent, token?: string):
   return { request, collectionPath, create, get, installCrd };
 }
 
-/** Starts etcd and kube-apiserver and waits, bounded, until /readyz answers ok. */
+/** How many times a start is tried when a port freePort chose was taken before etcd or kube-apiserver bound it. */
+const PORT_RACE_ATTEMPTS = 3;
+
+/**
+ * Starts etcd and kube-apiserver and waits, bounded, until /readyz answers ok. freePort's ports can be taken by
+ * another process before etcd or kube-apiserver binds them (test files run in parallel; CI met it once): such a start
+ * is tried again from scratch, with new ports, up to PORT_RACE_ATTEMPTS times; any other failure is final.
+ */
 export async function startKubeApiServer(opts: StartOptions = {}): Promise<KubeApiServer> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(opts);
+    } catch (err) {
+      if (attempt >= PORT_RACE_ATTEMPTS || !/address already in use/.test((err as Error).message)) throw err;
+    }
+  }
+}
+
+async function startOnce(opts: StartOptions): Promise<KubeApiServer> {
   const binary = opts.binary ?? kubeApiServerBinary();
   if (!fs.existsSync(binary)) {
     throw new Error(`kube-apiserver not found at ${binary}: run scripts/setup-kube-apiserver.sh`);
