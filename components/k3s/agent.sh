@@ -17,7 +17,9 @@ step_create() {
   "$state" "k3s agent $k3s_version (cluster $cluster)$note"
 }
 
-nvidia_registered() { grep -q nvidia "$containerd_config" 2>/dev/null; }
+# The runtime's own table, not any "nvidia": with default-runtime nvidia, k3s writes default_runtime_name = "nvidia"
+# whether or not it found the runtime. Config version 2 quotes the name with ", version 3 (containerd 2) with '.
+nvidia_registered() { grep -Eq "containerd\.runtimes\.[\"']nvidia[\"']\]" "$containerd_config" 2>/dev/null; }
 
 k3s_ready() {
   [ "$(/usr/local/bin/k3s kubectl --kubeconfig "$data_dir/agent/kubelet.kubeconfig" get node "$node_name" \

@@ -94,13 +94,18 @@ describe("k3s step programs", () => {
       expect([v, body.includes(v)]).toEqual([v, false]);
   });
 
-  it("start k3s without the installer's blocking restart, and restart it on any change, config.yaml included", () => {
+  it("start k3s without the installer's restart, restart it on any change, config.yaml included, and wait for the new k3s", () => {
     for (const s of [rendered["agent-generic"], rendered["server-no-gates"]]) {
       expect(s).toContain(
         `INSTALL_K3S_SKIP_START=true INSTALL_K3S_VERSION=$k3s_version INSTALL_K3S_EXEC=$k3s_exec sh "$installer" >&2`,
       );
-      expect(s).toContain(`systemctl restart --no-block "$service"\n`);
-      expect(s).not.toMatch(/systemctl restart (?!--no-block)/);
+      // The restart is systemd's job, waited for in the background (the wait has its own bound); until it ended,
+      // nothing read is the new k3s's (the old Node stays Ready, the old containerd config stays).
+      expect(s).toContain(`systemctl restart "$service" >&2 &\n    restart_job=$!\n`);
+      expect(s).not.toMatch(/systemctl [^\n]*--no-block/);
+      expect(s).toContain(`if k3s_restarted && systemctl is-active --quiet "$service" && k3s_ready; then`);
+      expect(s).toContain(`trap k3s_cleanup EXIT`);
+      expect(s).toContain(`[ -z "$restart_job" ] || kill "$restart_job" 2>/dev/null || true`);
       // Nothing runs only when version, config and a running (READY) service all match.
       expect(s).toMatch(
         /\[ "\$config_changed" = no \] .*\n {4}&& systemctl is-active --quiet "\$service" && ! k3s_stale; then/,
@@ -258,5 +263,30 @@ describe("the agent's refusal check", () => {
       env: { ...process.env, PATH: `${dir}:${process.env.PATH}` },
     });
     expect(r.stdout.trim()).toBe("refused");
+  });
+});
+
+describe("the Jetson's runtime check", () => {
+  const registered = (toml: string) => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "testbed-containerd-"));
+    fs.writeFileSync(path.join(dir, "config.toml"), toml);
+    const program = [
+      "set -euo pipefail",
+      valueLine("containerd_config", path.join(dir, "config.toml")),
+      readShellFile(path.join(__dirname), "agent.sh"),
+      "if nvidia_registered; then echo registered; else echo missing; fi",
+    ].join("\n");
+    return spawnSync("bash", ["-s"], { input: program, encoding: "utf8" }).stdout.trim();
+  };
+
+  it("takes the runtime's table for registration, not default_runtime_name, which k3s writes either way", () => {
+    const head = '[plugins."io.containerd.grpc.v1.cri".containerd]\n  default_runtime_name = "nvidia"\n';
+    expect(registered(head)).toBe("missing");
+    expect(registered(`${head}[plugins."io.containerd.grpc.v1.cri".containerd.runtimes."nvidia"]\n`)).toBe(
+      "registered",
+    );
+    // Config version 3 (containerd 2) quotes with '.
+    expect(registered("[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.'nvidia']\n")).toBe("registered");
+    expect(registered('[plugins."io.containerd.grpc.v1.cri".containerd.runtimes."nvidia-cdi"]\n')).toBe("missing");
   });
 });

@@ -128,6 +128,30 @@ describe.runIf(simAvailable())("the doubles keep the real tools' contracts (issu
   );
 
   it(
+    "a Jetson whose k3s started before its runtime existed is restarted, and judged by the new k3s, not the old",
+    { timeout: 300_000 },
+    async () => {
+      const toml = hostFile("jetson", `${EDGE_DATA_DIR}/agent/etc/containerd/config.toml`);
+      // k3s looks for the runtime at start only: this one started without it, and its Node stays Ready.
+      await onHost(
+        "jetson",
+        `mv /usr/bin/nvidia-container-runtime /root/nvidia-container-runtime
+systemctl restart k3s-agent
+mv /root/nvidia-container-runtime /usr/bin/nvidia-container-runtime`,
+      );
+      // Its config names nvidia only as the default runtime (the agent's step once took that for the runtime).
+      expect(fs.readFileSync(toml, "utf8")).toMatch(/default_runtime_name = "nvidia"/);
+      expect(fs.readFileSync(toml, "utf8")).not.toMatch(/runtimes\."nvidia"/);
+      // The step restarts it. Until systemd's restart job has ended, the Node's Ready condition and containerd's
+      // config are still the old k3s's (the CI failure of 2026-11-26 read that config): the step waits for the job.
+      const r = await up({ stack: stack(), rerun: true });
+      expect(r.steps.find((s) => s.name === "jetson/k3s-agent")).toMatchObject({ changed: true });
+      expect(r.steps.find((s) => s.name === "jetson/k3s-agent")?.detail).toMatch(/nvidia runtime registered$/);
+      expect(fs.readFileSync(toml, "utf8")).toMatch(/runtimes\."nvidia"/);
+    },
+  );
+
+  it(
     "a credentials step that fails says why, and its error (all of its output, as pulumi-command's) holds no secret",
     { timeout: 300_000 },
     async () => {

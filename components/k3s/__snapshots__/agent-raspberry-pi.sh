@@ -90,7 +90,7 @@ json_array() {
 # service_enable_and_start()): it restarts k3s only when the binary, the unit or its env file changed, never for
 # config.yaml alone, so a changed label, node-ip, server URL or token would be written and never applied; and its
 # `systemctl restart` of a Type=notify unit with TimeoutStartSec=0 never returns for an agent that cannot join.
-# So the step restarts k3s itself, with --no-block, whenever anything changed, and waits with its own bound.
+# So the step restarts k3s itself whenever anything changed, and waits with its own bound (below, k3s_install).
 # The installer is fetched to a file first, so a failed download is an error rather than an empty script piped to sh.
 
 # write_if_changed FILE CONTENT: writes CONTENT to FILE (mode 0600) only if it differs; then sets config_changed=yes.
@@ -110,6 +110,34 @@ k3s_journal() { journalctl -u "$service" -n "$journal_lines" --no-pager --since 
 
 # Each body (server.sh, agent.sh) defines the hooks k3s_install calls: k3s_ready (is k3s ready), k3s_stale (must a
 # running k3s be restarted though nothing changed) and k3s_refused (does its journal say waiting is pointless).
+
+restart_job=""
+installer=""
+
+# Has the restart this step started ended? Either the new k3s said READY, or it died first and systemd's
+# Restart=always takes over, which `is-active` then follows.
+k3s_restarted() {
+  [ -n "$restart_job" ] || return 0
+  ! kill -0 "$restart_job" 2>/dev/null || return 1
+  wait "$restart_job" || echo "systemctl restart $service failed; waiting for systemd to start it again" >&2
+  restart_job=""
+}
+
+# Sleeps ready_interval_s, or until the restart job ends, whichever comes first.
+k3s_pause() {
+  local _
+  for _ in $(seq 1 $((ready_interval_s * 5))); do
+    if [ -n "$restart_job" ] && ! kill -0 "$restart_job" 2>/dev/null; then return 0; fi
+    sleep 0.2
+  done
+}
+
+# On exit: the installer goes, and a restart job still waited for stops being waited for (its systemctl would hold
+# the step's stderr, and so its SSH channel, open). The job itself stays with systemd.
+k3s_cleanup() {
+  [ -z "$installer" ] || rm -f "$installer"
+  [ -z "$restart_job" ] || kill "$restart_job" 2>/dev/null || true
+}
 
 # k3s_install SERVICE UNINSTALL_SCRIPT WHAT [FILE CONTENT]...: writes the files, installs (or re-configures) k3s
 # and restarts it if anything differs, then waits, bounded, for k3s_ready. Sets state to changed or unchanged.
@@ -131,14 +159,21 @@ k3s_install() {
     state=unchanged
   else
     installer="$(mktemp)"
-    trap 'rm -f "$installer"' EXIT
+    trap k3s_cleanup EXIT
     curl -sfL "$install_script_url" -o "$installer" || fail "could not download the k3s installer from $install_script_url"
     INSTALL_K3S_SKIP_START=true INSTALL_K3S_VERSION=$k3s_version INSTALL_K3S_EXEC=$k3s_exec sh "$installer" >&2
-    systemctl restart --no-block "$service"
+    # systemd's own restart job, waited for in the background: `systemctl restart` returns once the new k3s said
+    # READY (Type=notify), which one that cannot join never does (TimeoutStartSec=0), so the wait below keeps its
+    # own bound and reads the journal meanwhile. Until that job has ended, nothing answers for the new k3s:
+    # `--no-block` returns before the old process has even stopped, the old agent's Node stays Ready for the
+    # node-monitor grace period, and a Jetson's containerd config is the old k3s's until the new one rewrites it
+    # at start (k3s-io/k3s pkg/agent/run.go: READY comes after that).
+    systemctl restart "$service" >&2 &
+    restart_job=$!
     state=changed
   fi
   for i in $(seq 1 "$ready_attempts"); do
-    if k3s_ready; then
+    if k3s_restarted && systemctl is-active --quiet "$service" && k3s_ready; then
       ready=yes
       break
     fi
@@ -147,7 +182,7 @@ k3s_install() {
 $(k3s_journal)"
     fi
     echo "waiting for $what, attempt $i/$ready_attempts" >&2
-    sleep "$ready_interval_s"
+    k3s_pause
   done
   [ "$ready" = yes ] || fail "host $host: $what not ready after $((ready_attempts * ready_interval_s)) s; the last lines of its journal:
 $(k3s_journal)"
@@ -186,7 +221,9 @@ step_create() {
   "$state" "k3s agent $k3s_version (cluster $cluster)$note"
 }
 
-nvidia_registered() { grep -q nvidia "$containerd_config" 2>/dev/null; }
+# The runtime's own table, not any "nvidia": with default-runtime nvidia, k3s writes default_runtime_name = "nvidia"
+# whether or not it found the runtime. Config version 2 quotes the name with ", version 3 (containerd 2) with '.
+nvidia_registered() { grep -Eq "containerd\.runtimes\.[\"']nvidia[\"']\]" "$containerd_config" 2>/dev/null; }
 
 k3s_ready() {
   [ "$(/usr/local/bin/k3s kubectl --kubeconfig "$data_dir/agent/kubelet.kubeconfig" get node "$node_name" \
