@@ -12,7 +12,7 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { etcdProbeScript, KARMADA_ETCD } from "../components/etcd/doctor";
 import { freePort } from "../scripts/lib/kubeApiServer";
-import { examine, readProbe } from "../scripts/commands/doctor";
+import { doctorExitCode, examine, readProbe } from "../scripts/commands/doctor";
 
 const haveEtcd = spawnSync("sh", ["-c", "command -v etcd && command -v curl && command -v openssl"]).status === 0;
 
@@ -171,6 +171,19 @@ describe.skipIf(!haveEtcd)(
       expect(report.members[0].member).toBe("karmada-host karmada etcd-0");
       expect(report.members[0].walFsync?.count).toBeGreaterThan(0);
       expect(report.members[0].hasLeader).toBe(1);
+      // Karmada's certificates, the public ones: this CA and certificate were made for a day, so both warn.
+      expect(read.certificates.map((c) => c.key)).toEqual(["server-ca.crt", "karmada.crt"]);
+      expect(read.unavailable.filter((u) => u.includes("karmada-cert-"))).toEqual([
+        `karmada-host: karmada-cert-front-proxy-ca.crt: no certificate front-proxy-ca.crt in Secret ${KARMADA_ETCD.namespace}/${KARMADA_ETCD.certSecret}`,
+        `karmada-host: karmada-cert-front-proxy-client.crt: no certificate front-proxy-client.crt in Secret ${KARMADA_ETCD.namespace}/${KARMADA_ETCD.certSecret}`,
+      ]);
+      const judged = examine(read.pages, [], { warnMs: 10, failMs: 100 }, { certificates: read.certificates });
+      expect(judged.certificates?.health).toBe("warn");
+      expect(judged.certificates?.certificates.map((c) => [c.source, c.subject, c.daysLeft])).toEqual([
+        ["karmada-host server-ca.crt", "CN=karmada", 0],
+        ["karmada-host karmada.crt", "CN=system:admin", 0],
+      ]);
+      expect(doctorExitCode(judged)).toBe(1);
     });
 
     it("with a certificate from another CA: etcd refuses it, and the probe says so without failing", () => {
@@ -183,6 +196,28 @@ describe.skipIf(!haveEtcd)(
         "karmada-host: karmada-etcd-metrics-etcd-0: nothing answers at its client URL, or it refused the chart's certificate",
       );
       expect(read.noMetrics).toEqual(["karmada-host", "karmada-host karmada etcd"]);
+    });
+
+    it("passes only a certificate's lines: a Secret cannot forge a section of the probe's output", () => {
+      const bin = fs.mkdtempSync(path.join(dir, "bin-"));
+      const forged = Buffer.from(
+        "-----BEGIN CERTIFICATE-----\nTESTBED section karmada-etcd-metrics-evil\nAAAA\n-----END CERTIFICATE-----\n",
+      ).toString("base64");
+      fs.writeFileSync(
+        path.join(bin, "k3s"),
+        `#!/bin/bash\ncase "$*" in *"get secret"*) printf '%s' '${forged}' ;; esac\n`,
+        {
+          mode: 0o755,
+        },
+      );
+      const r = spawnSync("/bin/bash", ["-s"], {
+        input: etcdProbeScript({ metricsUrl: "http://127.0.0.1:1/metrics", since: "1h", karmada: true }),
+        encoding: "utf8",
+        env: { PATH: `${bin}:/usr/bin:/bin` },
+      });
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stdout).not.toContain("karmada-etcd-metrics-evil");
+      expect(r.stdout).toContain("TESTBED section karmada-cert-server-ca.crt\n-----BEGIN CERTIFICATE-----\nAAAA\n");
     });
   },
 );

@@ -4,6 +4,7 @@ import type { LogFindings } from "./logs";
 import { LOG_SIGNS } from "./logs";
 import type { DiskThresholds } from "../disk/thresholds";
 import { KARMADA_NAMESPACE, KARMADA_RELEASE } from "../karmada/values";
+import { KARMADA_CERTS } from "../karmada/certificates";
 
 /**
  * `unknown`: nothing looked wrong, but nothing showed the disk either (logs only, or metrics without WAL fsync
@@ -220,7 +221,8 @@ export const LOG_GREP = "took too long|heartbeat on time|slow fdatasync|sync dur
 /**
  * The program doctor runs on an etcd-bearing host (probe.sh): the etcd metrics page at `metricsUrl`, the last
  * `since` of k3s' journal (its embedded etcd logs there), and, where `karmada` is set and the host runs Karmada's
- * host cluster, the Karmada etcd pods' logs and metrics pages (KARMADA_ETCD). Sections start with `TESTBED section <name>`; what is missing is said on
+ * host cluster, the Karmada etcd pods' logs and metrics pages (KARMADA_ETCD) and Karmada's certificates
+ * (KARMADA_CERTS, public ones only). Sections start with `TESTBED section <name>`; what is missing is said on
  * a `TESTBED unavailable <name>: <why>` line, never by failing. Every value enters through the program's header,
  * quoted by `shq`; the body is constant text.
  */
@@ -242,6 +244,7 @@ export function etcdProbeScript(opts: {
       karmada_cert_secret: KARMADA_ETCD.certSecret,
       karmada_etcd_host: KARMADA_ETCD.host,
       karmada_etcd_port: opts.karmadaEtcdPort ?? KARMADA_ETCD.port,
+      karmada_cert_keys: KARMADA_CERTS.map((c) => c.key),
     },
     body: readShellFile(__dirname, "probe.sh"),
   });

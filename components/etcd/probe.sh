@@ -48,6 +48,31 @@ karmada_etcd_metrics() {
   done <<<"$pods"
 }
 
+# Karmada's certificates, for doctor to say how long they have left (components/karmada/certificates.ts): the
+# public ones only, never a key. Only the lines of a PEM certificate pass, so nothing in the Secret can forge a
+# section line.
+# shellcheck disable=SC2154 # the karmada_* values come from the program's header
+karmada_certs() {
+  local key pem missing=()
+  for key in "${karmada_cert_keys[@]}"; do
+    pem=$(k3s kubectl -n "$karmada_namespace" get secret "$karmada_cert_secret" -o jsonpath="{.data.${key//./\\.}}" \
+      2>/dev/null | base64 -d 2>/dev/null | grep -E '^(-----(BEGIN|END) CERTIFICATE-----|[A-Za-z0-9+/=]+)$' || true)
+    if [ -z "$pem" ]; then
+      missing+=("$key")
+      continue
+    fi
+    echo "TESTBED section karmada-cert-$key"
+    printf '%s\n' "$pem"
+  done
+  if [ "${#missing[@]}" -eq "${#karmada_cert_keys[@]}" ]; then
+    echo "TESTBED unavailable karmada-certs: no certificate in Secret $karmada_namespace/$karmada_cert_secret"
+  else
+    for key in "${missing[@]}"; do
+      echo "TESTBED unavailable karmada-cert-$key: no certificate $key in Secret $karmada_namespace/$karmada_cert_secret"
+    done
+  fi
+}
+
 # shellcheck disable=SC2154 # the values come from the program's header
 step_create() {
   local pods p
@@ -78,8 +103,10 @@ step_create() {
       echo "TESTBED unavailable karmada-etcd: no etcd pod in karmada-system"
     fi
     karmada_etcd_metrics
+    karmada_certs
   else
     echo "TESTBED unavailable karmada-etcd: no k3s on this host"
     echo "TESTBED unavailable karmada-etcd-metrics: no k3s on this host"
+    echo "TESTBED unavailable karmada-certs: no k3s on this host"
   fi
 }

@@ -6,7 +6,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { federationPage } from "../bench/etcdPages";
-import { examine, readPage, readProbe, renderDoctor } from "./doctor";
+import { doctorExitCode, examine, readPage, readProbe, renderDoctor } from "./doctor";
 import { filledDemoText } from "../../test/harness/demoStack";
 
 const root = path.resolve(__dirname, "../..");
@@ -201,7 +201,57 @@ describe("testbed doctor", () => {
         "k3s-cp: metrics: nothing answers at http://127.0.0.1:2381/metrics (k3s on its default sqlite store has no etcd; or etcd is down)",
       ],
       noMetrics: ["k3s-cp"],
+      certificates: [],
     });
+  });
+
+  it("with --stack on the Karmada host, says how long Karmada's certificates have left, and exits 1 when one is about to go", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "testbed-doctor-cert-"));
+    const cert = (days: number) => {
+      const made = spawnSync("openssl", [
+        "req",
+        "-x509",
+        "-nodes",
+        "-days",
+        String(days),
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-keyout",
+        path.join(dir, "k"),
+        "-out",
+        path.join(dir, "c"),
+        "-subj",
+        "/CN=ca",
+      ]);
+      expect(made.status).toBe(0);
+      return fs.readFileSync(path.join(dir, "c"), "utf8");
+    };
+    const page = fs.readFileSync(path.join(fixtures, "etcd-3.4.23-metrics-healthy.txt"), "utf8");
+    const out = (days: number) =>
+      ["TESTBED section metrics", page, "TESTBED section karmada-cert-server-ca.crt", cert(days), ""].join("\n");
+    const t = { warnMs: 50, failMs: 100 };
+    const year = readProbe("karmada-host", out(365), "u");
+    expect(year.certificates.map((c) => c.key)).toEqual(["server-ca.crt"]);
+    const fine = examine(year.pages, [], t, { certificates: year.certificates });
+    expect(fine.health).toBe("healthy");
+    expect(fine.certificates?.health).toBe("healthy");
+    expect(doctorExitCode(fine)).toBe(0);
+    expect(renderDoctor(fine)).toMatch(
+      /\nKarmada's certificates:\n {2}karmada-host server-ca\.crt: Karmada's CA, valid until \d{4}-\d\d-\d\d \(364 days left\)\n/,
+    );
+    const soon = readProbe("karmada-host", out(5), "u");
+    const report = examine(soon.pages, [], t, { certificates: soon.certificates });
+    // etcd is healthy; the certificate is the verdict.
+    expect(report.health).toBe("healthy");
+    expect(doctorExitCode(report)).toBe(1);
+    expect(renderDoctor(report)).toMatch(
+      /\ncertificates: warn\n {2}! karmada-host server-ca\.crt: Karmada's CA expires on \d{4}-\d\d-\d\d, in 4 days/,
+    );
+    // Logs only (etcd cannot be judged) and certificates fine: still "cannot judge".
+    expect(doctorExitCode(examine([], [{ source: "log", text: "" }], t, { certificates: year.certificates }))).toBe(2);
+    fs.rmSync(dir, { recursive: true, force: true });
   });
 
   it("with --stack on the Karmada host, reads each Karmada etcd pod's page as its own member", () => {

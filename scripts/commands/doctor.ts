@@ -15,6 +15,7 @@ import { type MemberMetrics, MetricsError, type Unreadable, readEtcdMetrics } fr
 import { DEFAULT_FAIL_P99_MS, DEFAULT_WARN_P99_MS, type DiskThresholds } from "../../components/disk/thresholds";
 import { loadStackSpec, remoteRunner } from "../lib/hosts";
 import { type StackOptions, withStackOptions } from "../lib/stackArgs";
+import { type CertificateVerdict, judgeCertificates, renderCertificates } from "../../components/karmada/certificates";
 
 export interface DoctorReport extends Diagnosis {
   thresholds: DiskThresholds;
@@ -22,7 +23,16 @@ export interface DoctorReport extends Diagnosis {
   logs: { source: string; findings: LogFindings }[];
   /** Sources that could not be read, and why (a host without etcd metrics, a journal without k3s). */
   unavailable: string[];
+  /** Karmada's certificates and how long they have left, when a Karmada host was probed. */
+  certificates?: CertificateVerdict;
   seconds: number;
+}
+
+/** A certificate as the probe read it: the host, the Secret's key, the PEM text. */
+export interface CertificateText {
+  host: string;
+  key: string;
+  text: string;
 }
 
 /** How long a metrics page may take, headers and body together. Defaults to 10 s, as the probe's curl waits. */
@@ -82,6 +92,8 @@ export async function readPage(source: string, timeoutS = PAGE_TIMEOUT_S): Promi
 
 /** The probe's sections holding a Karmada etcd pod's metrics page are named this, then the pod's name. */
 const KARMADA_METRICS_SECTION = "karmada-etcd-metrics-";
+/** The probe's sections holding one of Karmada's certificates are named this, then the Secret's key. */
+const KARMADA_CERT_SECTION = "karmada-cert-";
 
 /**
  * What one host's probe output gives doctor: its metrics pages (k3s' etcd, and on the Karmada host each Karmada
@@ -96,6 +108,7 @@ export function readProbe(
   logs: { source: string; text: string }[];
   unavailable: string[];
   noMetrics: string[];
+  certificates: CertificateText[];
 } {
   const { sections, unavailable: missing } = parseProbeOutput(stdout);
   const lacks = (section: string) => missing.some((m) => m.startsWith(`${section}:`));
@@ -119,6 +132,9 @@ export function readProbe(
       ...(k3sPages.length === 0 ? [host] : []),
       ...(karmadaExpected && karmadaPages.length === 0 ? [`${host} karmada etcd`] : []),
     ],
+    certificates: Object.entries(sections)
+      .filter(([name, text]) => name.startsWith(KARMADA_CERT_SECTION) && text.trim() !== "")
+      .map(([name, text]) => ({ host, key: name.slice(KARMADA_CERT_SECTION.length), text })),
   };
 }
 
@@ -129,6 +145,8 @@ export async function probeStack(opts: StackOptions & { host?: string; since: st
   unavailable: string[];
   /** Hosts whose etcd metrics could not be read: their disk is not judged. */
   noMetrics: string[];
+  /** Karmada's certificates, read on its host. */
+  certificates: CertificateText[];
   thresholds: DiskThresholds;
 }> {
   const spec = loadStackSpec(opts);
@@ -143,6 +161,7 @@ export async function probeStack(opts: StackOptions & { host?: string; since: st
   const logs: { source: string; text: string }[] = [];
   const unavailable: string[] = [];
   const noMetrics: string[] = [];
+  const certificates: CertificateText[] = [];
   await Promise.all(
     targets.map(async (host) => {
       let out: string;
@@ -161,6 +180,7 @@ export async function probeStack(opts: StackOptions & { host?: string; since: st
       logs.push(...read.logs);
       unavailable.push(...read.unavailable);
       noMetrics.push(...read.noMetrics);
+      certificates.push(...read.certificates);
     }),
   );
   return {
@@ -168,6 +188,7 @@ export async function probeStack(opts: StackOptions & { host?: string; since: st
     logs,
     unavailable,
     noMetrics,
+    certificates,
     thresholds: { warnMs: spec.diskGate.warnMs, failMs: spec.diskGate.failMs },
   };
 }
@@ -183,7 +204,14 @@ export function examine(
   pages: { source: string; text: string }[],
   logTexts: { source: string; text: string }[],
   thresholds: DiskThresholds,
-  opts: { unavailable?: string[]; noMetrics?: string[]; started?: number } = {},
+  opts: {
+    unavailable?: string[];
+    noMetrics?: string[];
+    started?: number;
+    /** Karmada's certificates as read, judged at `now` (default: this moment). */
+    certificates?: CertificateText[];
+    now?: Date;
+  } = {},
 ): DoctorReport {
   const started = opts.started ?? Date.now();
   const members: MemberMetrics[] = [];
@@ -205,14 +233,29 @@ export function examine(
     );
   }
   const logs = logTexts.map((l) => ({ source: l.source, findings: analyzeEtcdLogs(l.text) }));
+  const certificates =
+    opts.certificates !== undefined && opts.certificates.length > 0
+      ? judgeCertificates(opts.certificates, opts.now)
+      : undefined;
   return {
     ...diagnose(members, logs, thresholds, opts.noMetrics ?? []),
     thresholds,
     members,
     logs,
-    unavailable: opts.unavailable ?? [],
+    unavailable: [...(opts.unavailable ?? []), ...(certificates?.unreadable ?? [])],
+    ...(certificates === undefined ? {} : { certificates }),
     seconds: (Date.now() - started) / 1000,
   };
+}
+
+/**
+ * doctor's exit code: 1 for a verdict (etcd at risk or sick, or a certificate expired or expiring: a proven problem
+ * outranks what could not be judged), 2 when etcd could not be judged and nothing else is wrong, 0 when all is well.
+ */
+export function doctorExitCode(r: DoctorReport): number {
+  if (r.health === "warn" || r.health === "fail") return EXIT.verdict;
+  if (r.certificates !== undefined && r.certificates.health !== "healthy") return EXIT.verdict;
+  return r.health === "unknown" ? EXIT.badInput : EXIT.ok;
 }
 
 const fmt = (x: number | undefined) => (x === undefined || Number.isNaN(x) ? "-" : `${x.toFixed(x < 10 ? 2 : 1)} ms`);
@@ -251,9 +294,15 @@ export function renderDoctor(r: DoctorReport, maxMembers = 10): string {
       out.push(`  ${LOG_SIGNS[sign].label.padEnd(40)} ${String(s.count).padStart(6)}${worst}${when}`);
     }
   }
+  if (r.certificates !== undefined && r.certificates.certificates.length > 0)
+    out.push("", "Karmada's certificates:", ...renderCertificates(r.certificates.certificates));
   if (r.unavailable.length > 0) out.push("", "not read:", ...r.unavailable.map((u) => `  ${u}`));
   out.push("", `verdict: ${r.health}${r.cause ? ` (${r.cause})` : ""}: ${r.summary}`);
   for (const f of r.findings) out.push(`  ${f.level === "fail" ? "✗" : "!"} ${f.message}`);
+  if (r.certificates !== undefined && r.certificates.health !== "healthy") {
+    out.push(`certificates: ${r.certificates.health}`);
+    for (const f of r.certificates.findings) out.push(`  ${f.level === "fail" ? "✗" : "!"} ${f.message}`);
+  }
   return `${out.join("\n").replace(/^\n/, "")}\n`;
 }
 
@@ -261,7 +310,8 @@ const EXIT_HELP = `
 Exit codes:
   0  healthy: WAL fsync figures show the disk keeps up, and nothing else is wrong
   1  a verdict: etcd is at risk or sick; the summary names the disk when it is
-     the cause, or says the disk could not be judged (logs only)
+     the cause, or says the disk could not be judged (logs only); or, with
+     --stack, one of Karmada's certificates expired or expires within 30 days
   2  bad input, an unreachable host, or cannot judge: a metrics series that
      cannot be read (no +Inf bucket, NaN, negative or falling counts, no
      observations), or nothing wrong in what was read but no WAL fsync metrics
@@ -325,12 +375,14 @@ export function register(program: Command): void {
       const logs: { source: string; text: string }[] = [];
       const unavailable: string[] = [];
       const noMetrics: string[] = [];
+      const certificates: CertificateText[] = [];
       if (stackGiven) {
         const probed = await probeStack({ ...opts });
         pages.push(...probed.pages);
         logs.push(...probed.logs);
         unavailable.push(...probed.unavailable);
         noMetrics.push(...probed.noMetrics);
+        certificates.push(...probed.certificates);
         thresholds = probed.thresholds;
       }
       for (const source of opts.etcdMetrics ?? []) pages.push({ source, text: await readPage(source, timeoutS) });
@@ -339,11 +391,11 @@ export function register(program: Command): void {
       if (pages.length === 0 && logs.length === 0)
         throw new CliError(`no etcd to examine: ${unavailable.join("; ") || "no sources"}`);
       thresholds = limitsOf({ warnMs, failMs }, thresholds);
-      const report = examine(pages, logs, thresholds, { unavailable, noMetrics, started });
+      const report = examine(pages, logs, thresholds, { unavailable, noMetrics, started, certificates });
       // JSON has no infinity: the +Inf bucket's bound is written as Prometheus writes it.
       const json = () => JSON.stringify(report, (_k, v: unknown) => (v === Infinity ? "+Inf" : v), 2);
       process.stdout.write(opts.json ? `${json()}\n` : renderDoctor(report, maxMembers));
-      finish(report.health === "healthy" ? EXIT.ok : report.health === "unknown" ? EXIT.badInput : EXIT.verdict);
+      finish(doctorExitCode(report));
     },
   );
 }

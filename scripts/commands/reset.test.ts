@@ -2,7 +2,9 @@ import { describe, expect, it } from "vitest";
 import { plannedChanges, preflightOf, restartStamp, worst, RESTARTED_AT_ANNOTATION } from "./reset";
 import { examine } from "./doctor";
 import { pipelineObjects } from "../../components/vaccel/objects";
+import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 
 const p = pipelineObjects({
@@ -72,5 +74,46 @@ describe("the pre-flight's verdict", () => {
     expect(slow.lines[0]).toMatch(/^etcd: etcd is sick, and the disk is the cause/);
     expect(slow.lines[1]).toMatch(/^ {2}✗ k3s-cp: WAL fsync p99 .* is above 100 ms/);
     expect(preflightOf(examine([], [{ source: "log", text: "" }], t)).verdict).toBe("unknown");
+  });
+  it("fails on an expired Karmada certificate; one about to expire is said, and the demo still runs today", () => {
+    const page = [
+      { source: "k3s-cp", text: fs.readFileSync(path.join(fixtures, "etcd-3.4.23-metrics-healthy.txt"), "utf8") },
+    ];
+    const t = { warnMs: 50, failMs: 100 };
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "testbed-reset-cert-"));
+    const made = spawnSync(
+      "openssl",
+      ["req", "-x509", "-nodes", "-days", "10", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"].concat([
+        "-keyout",
+        path.join(dir, "k"),
+        "-out",
+        path.join(dir, "c"),
+        "-subj",
+        "/CN=ca",
+      ]),
+    );
+    expect(made.status).toBe(0);
+    const certificates = [
+      { host: "karmada-host", key: "server-ca.crt", text: fs.readFileSync(path.join(dir, "c"), "utf8") },
+    ];
+    fs.rmSync(dir, { recursive: true, force: true });
+    const soon = preflightOf(examine(page, [], t, { certificates }));
+    expect(soon.verdict).toBe("ok");
+    expect(soon.lines).toContain("Karmada's certificates: warn");
+    expect(
+      soon.lines.find((l) => l.startsWith("  ! karmada-host server-ca.crt: Karmada's CA expires on ")),
+    ).toBeDefined();
+    const later = preflightOf(
+      examine(page, [], t, { certificates, now: new Date(Date.now() + 11 * 24 * 3600 * 1000) }),
+    );
+    expect(later.verdict).toBe("fail");
+    expect(
+      later.lines.find((l) => l.startsWith("  ✗ karmada-host server-ca.crt: Karmada's CA expired on ")),
+    ).toBeDefined();
+    const fine = preflightOf(
+      examine(page, [], t, { certificates, now: new Date(Date.now() - 30 * 24 * 3600 * 1000 - 3600 * 1000) }),
+    );
+    expect(fine.verdict).toBe("ok");
+    expect(fine.lines).toContain("Karmada's certificates: the soonest to expire has 40 days left");
   });
 });

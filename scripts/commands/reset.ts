@@ -127,6 +127,7 @@ export async function etcdPreflight(opts: StackOptions): Promise<Preflight> {
     const report = examine(probed.pages, probed.logs, probed.thresholds, {
       unavailable: probed.unavailable,
       noMetrics: probed.noMetrics,
+      certificates: probed.certificates,
     });
     return preflightOf(report);
   } catch (err) {
@@ -137,13 +138,22 @@ export async function etcdPreflight(opts: StackOptions): Promise<Preflight> {
 
 /** A doctor report as pre-flight lines and a verdict. */
 export function preflightOf(report: ReturnType<typeof examine>): Preflight {
-  const verdict: Verdict = report.health === "healthy" ? "ok" : report.health === "unknown" ? "unknown" : "fail";
+  const etcd: Verdict = report.health === "healthy" ? "ok" : report.health === "unknown" ? "unknown" : "fail";
+  // An expired certificate fails the demo; one that expires within the warning's days still works today, and is
+  // said.
+  const certs = report.certificates;
   return {
-    verdict,
+    verdict: worst([etcd, certs?.health === "fail" ? "fail" : "ok"]),
     lines: [
       `etcd: ${report.summary}`,
       ...report.findings.map((f) => `  ${f.level === "fail" ? "✗" : "!"} ${f.message}`),
       ...report.unavailable.map((u) => `  not read: ${u}`),
+      ...(certs === undefined
+        ? []
+        : [
+            `Karmada's certificates: ${certs.health === "healthy" ? `the soonest to expire has ${Math.min(...certs.certificates.map((c) => c.daysLeft))} days left` : certs.health}`,
+            ...certs.findings.map((f) => `  ${f.level === "fail" ? "✗" : "!"} ${f.message}`),
+          ]),
     ],
   };
 }

@@ -123,7 +123,10 @@ describe.runIf(simAvailable())("Karmada and vAccel on the simulated testbed", ()
       expect(r.stdout).toContain("changes:");
       expect(r.stdout).toContain("GPU agent: Ready on edge");
       // Every etcd was read (the k3s servers' and Karmada's, over the chart's certificate): none is "not read".
-      expect(r.stdout).not.toMatch(/not read: .*(metrics|karmada-etcd)/);
+      expect(r.stdout).not.toMatch(/not read: .*(metrics|karmada-etcd|karmada-cert)/);
+      // Karmada's certificates, read from the chart's Secret: its CAs were made for 365 days at install, whatever
+      // certs.auto.expiry says, and are the first to go.
+      expect(r.stdout).toMatch(/^ {2}Karmada's certificates: the soonest to expire has 364 days left$/m);
       expect((await karmada.get(BACKEND))!.data).not.toHaveProperty("VACCEL_RPC_ADDRESS");
       // The verdict is the etcds' on this machine's disk, shared with everything the tests run: ready, or not ready
       // because an etcd is at risk on it (a real verdict, exit 1), never "cannot judge".
