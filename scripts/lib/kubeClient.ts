@@ -186,6 +186,59 @@ export function apiRequest(opts: {
   });
 }
 
+/**
+ * A watch (`?watch=1`) on a collection of `target`, on a connection of its own: `onLine` gets each event as the API
+ * sends it (one JSON object a line) until the API ends the watch (it does after --min-request-timeout, 30-60 min),
+ * the connection fails (rejects) or `signal` aborts (resolves). Not bounded by REQUEST_TIMEOUT_MS: a watch is quiet
+ * for as long as nothing changes.
+ */
+export function watchStream(
+  target: KubeTarget,
+  path: string,
+  opts: { signal: AbortSignal; onLine: (line: string) => void },
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (opts.signal.aborted) return resolve();
+    const req = https.request(
+      `${target.server}${path}`,
+      {
+        method: "GET",
+        agent: false,
+        ca: target.ca,
+        cert: target.cert,
+        key: target.key,
+        rejectUnauthorized: !target.insecure,
+        signal: opts.signal,
+        headers: {
+          Accept: "application/json",
+          ...(target.token === undefined ? {} : { Authorization: `Bearer ${target.token}` }),
+        },
+      },
+      (res) => {
+        if (res.statusCode !== 200) {
+          res.resume();
+          reject(new Error(`watch ${path}: HTTP ${res.statusCode}`));
+          return;
+        }
+        let buffered = "";
+        res.setEncoding("utf8");
+        res.on("data", (d: string) => {
+          buffered += d;
+          for (let i = buffered.indexOf("\n"); i >= 0; i = buffered.indexOf("\n")) {
+            const line = buffered.slice(0, i);
+            buffered = buffered.slice(i + 1);
+            if (line.trim() !== "") opts.onLine(line);
+          }
+        });
+        res.on("end", () => resolve());
+        res.on("error", (err) => (opts.signal.aborted ? resolve() : reject(err)));
+      },
+    );
+    req.on("error", (err) => (opts.signal.aborted ? resolve() : reject(err)));
+    req.end();
+  });
+}
+
 /** A client for a kubeconfig's target; every call is bounded by REQUEST_TIMEOUT_MS. */
 export function kubeClient(target: KubeTarget, timeoutMs = REQUEST_TIMEOUT_MS): KubeClient {
   const agent = new https.Agent({

@@ -138,6 +138,49 @@ describe.skipIf(!present)(
       }
     });
 
+    it("the deletion controllers list nothing while nothing changes, and act at once on a change", async () => {
+      // apiserver_request_total counts each request by verb; a pass lists every deletable kind (verb LIST), the
+      // controllers' watches are WATCH requests.
+      const lists = async () => {
+        const r = await api.client.send("GET", "/metrics");
+        return r.text
+          .split("\n")
+          .filter((l) => l.startsWith("apiserver_request_total{") && l.includes('verb="LIST"'))
+          .reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(" ") + 1)), 0);
+      };
+      const stop = new AbortController();
+      const log: string[] = [];
+      const running = runDeletionControllers(api.client, { signal: stop.signal, log: (l) => log.push(l) });
+      try {
+        // Started: every watch opens with its kind's objects, and a pass follows.
+        await new Promise((r) => setTimeout(r, 4000));
+        const before = await lists();
+        await new Promise((r) => setTimeout(r, 3000));
+        expect((await lists()) - before).toBe(0);
+        // A namespace deleted now is finished within a couple of ticks, not at some poll.
+        await applyObject(api, ns("quiet"), newFieldManager());
+        await applyObject(
+          api,
+          { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "x", namespace: "quiet" } },
+          newFieldManager(),
+        );
+        const t0 = Date.now();
+        await deleteObject(
+          api,
+          { apiVersion: "v1", kind: "Namespace", name: "quiet" },
+          {
+            "pulumi.com/timeoutSeconds": "30",
+          },
+        );
+        expect(Date.now() - t0).toBeLessThan(10_000);
+        expect(log).toContain("deleted ConfigMap quiet/x (its namespace quiet is deleted)");
+        expect((await lists()) - before).toBeGreaterThan(0);
+      } finally {
+        stop.abort();
+        await running;
+      }
+    });
+
     it("awaits a Deployment as the provider's built-in awaiter does, unless waitFor replaces it", async () => {
       const deployment = (annotations: Record<string, string>) => ({
         apiVersion: "apps/v1",
