@@ -1,44 +1,8 @@
-import { spawnSync } from "node:child_process";
-import * as fs from "node:fs";
-import * as os from "node:os";
-import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { CERT_WARN_DAYS, judgeCertificates, renderCertificates } from "./certificates";
+import { selfSignedCertificate as certificate } from "../../test/harness/certs";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
-
-/** A self-signed certificate valid for `days` from now, as the chart's pre-install Job makes its CAs. */
-function certificate(cn: string, days: number): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "testbed-cert-"));
-  const out = path.join(dir, "c.crt");
-  const made = spawnSync(
-    "openssl",
-    [
-      "req",
-      "-x509",
-      "-sha256",
-      "-new",
-      "-nodes",
-      "-days",
-      String(days),
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:prime256v1",
-      "-keyout",
-      path.join(dir, "c.key"),
-      "-out",
-      out,
-      "-subj",
-      `/CN=${cn}`,
-    ],
-    { encoding: "utf8" },
-  );
-  if (made.status !== 0) throw new Error(made.stderr);
-  const text = fs.readFileSync(out, "utf8");
-  fs.rmSync(dir, { recursive: true, force: true });
-  return text;
-}
 
 describe("Karmada's certificates", () => {
   const ca = certificate("ca", 365);

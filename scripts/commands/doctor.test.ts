@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { federationPage } from "../bench/etcdPages";
 import { doctorExitCode, examine, readPage, readProbe, renderDoctor } from "./doctor";
 import { filledDemoText } from "../../test/harness/demoStack";
+import { selfSignedCertificate } from "../../test/harness/certs";
 
 const root = path.resolve(__dirname, "../..");
 const fixtures = path.join(root, "components/etcd/fixtures");
@@ -206,28 +207,7 @@ describe("testbed doctor", () => {
   });
 
   it("with --stack on the Karmada host, says how long Karmada's certificates have left, and exits 1 when one is about to go", () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "testbed-doctor-cert-"));
-    const cert = (days: number) => {
-      const made = spawnSync("openssl", [
-        "req",
-        "-x509",
-        "-nodes",
-        "-days",
-        String(days),
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-keyout",
-        path.join(dir, "k"),
-        "-out",
-        path.join(dir, "c"),
-        "-subj",
-        "/CN=ca",
-      ]);
-      expect(made.status).toBe(0);
-      return fs.readFileSync(path.join(dir, "c"), "utf8");
-    };
+    const cert = (days: number) => selfSignedCertificate("ca", days);
     const page = fs.readFileSync(path.join(fixtures, "etcd-3.4.23-metrics-healthy.txt"), "utf8");
     const out = (days: number) =>
       ["TESTBED section metrics", page, "TESTBED section karmada-cert-server-ca.crt", cert(days), ""].join("\n");
@@ -251,7 +231,6 @@ describe("testbed doctor", () => {
     );
     // Logs only (etcd cannot be judged) and certificates fine: still "cannot judge".
     expect(doctorExitCode(examine([], [{ source: "log", text: "" }], t, { certificates: year.certificates }))).toBe(2);
-    fs.rmSync(dir, { recursive: true, force: true });
   });
 
   it("with --stack on the Karmada host, reads each Karmada etcd pod's page as its own member", () => {

@@ -2,10 +2,9 @@ import { describe, expect, it } from "vitest";
 import { plannedChanges, preflightOf, restartStamp, worst, RESTARTED_AT_ANNOTATION } from "./reset";
 import { examine } from "./doctor";
 import { pipelineObjects } from "../../components/vaccel/objects";
-import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
+import { selfSignedCertificate } from "../../test/harness/certs";
 
 const p = pipelineObjects({
   member: "edge",
@@ -80,23 +79,7 @@ describe("the pre-flight's verdict", () => {
       { source: "k3s-cp", text: fs.readFileSync(path.join(fixtures, "etcd-3.4.23-metrics-healthy.txt"), "utf8") },
     ];
     const t = { warnMs: 50, failMs: 100 };
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "testbed-reset-cert-"));
-    const made = spawnSync(
-      "openssl",
-      ["req", "-x509", "-nodes", "-days", "10", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"].concat([
-        "-keyout",
-        path.join(dir, "k"),
-        "-out",
-        path.join(dir, "c"),
-        "-subj",
-        "/CN=ca",
-      ]),
-    );
-    expect(made.status).toBe(0);
-    const certificates = [
-      { host: "karmada-host", key: "server-ca.crt", text: fs.readFileSync(path.join(dir, "c"), "utf8") },
-    ];
-    fs.rmSync(dir, { recursive: true, force: true });
+    const certificates = [{ host: "karmada-host", key: "server-ca.crt", text: selfSignedCertificate("ca", 10) }];
     const soon = preflightOf(examine(page, [], t, { certificates }));
     expect(soon.verdict).toBe("ok");
     expect(soon.lines).toContain("Karmada's certificates: warn");
