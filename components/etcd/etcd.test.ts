@@ -494,8 +494,8 @@ describe("the doctor's probe on a host", () => {
         unavailable: [
           "metrics: nothing answers at the metrics URL (k3s on its default sqlite store has no etcd; or etcd is down)",
           // This k3s double answers every `get` with a pod name, so the Secret's certificate is no certificate.
-          "karmada-etcd-metrics: no server-ca.crt in Secret karmada-system/karmada-cert",
           "karmada-certs: no certificate in Secret karmada-system/karmada-cert",
+          "karmada-etcd-metrics: no server-ca.crt in Secret karmada-system/karmada-cert",
         ],
       });
     } finally {

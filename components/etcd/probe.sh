@@ -8,13 +8,46 @@
 # Sections start with `TESTBED section <name>`; what is missing is said on a `TESTBED unavailable <name>: <why>`
 # line, never by failing. The URL is not echoed back: a newline in it would forge a section line.
 
+# karmada_fetch DIR KEY: the Secret's KEY, decoded, into DIR/KEY (DIR is private); false, leaving no file, when the
+# Secret has none. Each key is fetched once: the certificates' report and the metrics read share DIR.
+# shellcheck disable=SC2154 # the karmada_* values come from the program's header
+karmada_fetch() {
+  if (umask 077 && k3s kubectl -n "$karmada_namespace" get secret "$karmada_cert_secret" \
+    -o jsonpath="{.data.${2//./\\.}}" 2>/dev/null | base64 -d >"$1/$2" 2>/dev/null) && [ -s "$1/$2" ]; then
+    return 0
+  fi
+  rm -f "$1/$2"
+  return 1
+}
+
+# Karmada's certificates, for doctor to say how long they have left (components/karmada/certificates.ts): the
+# public ones only, never a key. Only the lines of a PEM certificate pass, so nothing in the Secret can forge a
+# section line.
+karmada_certs() {
+  local dir=$1 key missing=()
+  for key in "${karmada_cert_keys[@]}"; do
+    if karmada_fetch "$dir" "$key" && grep -qx -- '-----BEGIN CERTIFICATE-----' "$dir/$key"; then
+      echo "TESTBED section karmada-cert-$key"
+      grep -E '^(-----(BEGIN|END) CERTIFICATE-----|[A-Za-z0-9+/=]+)$' "$dir/$key"
+    else
+      missing+=("$key")
+    fi
+  done
+  if [ "${#missing[@]}" -eq "${#karmada_cert_keys[@]}" ]; then
+    echo "TESTBED unavailable karmada-certs: no certificate in Secret $karmada_namespace/$karmada_cert_secret"
+  else
+    for key in "${missing[@]}"; do
+      echo "TESTBED unavailable karmada-cert-$key: no certificate $key in Secret $karmada_namespace/$karmada_cert_secret"
+    done
+  fi
+}
+
 # Karmada's etcd serves /metrics only on its client URL, https with client-cert-auth (chart 1.13.0, etcd.yaml:87-98):
 # curl presents the chart's own certificate (the Secret the chart's pods mount), connects to the pod's IP and checks
-# the server certificate under a Service name its hosts cover (*.<namespace>.svc.cluster.local). The certificate and
-# key go to a private directory that is removed on return; none of them is printed.
-# shellcheck disable=SC2154 # the karmada_* values come from the program's header
+# the server certificate under a Service name its hosts cover (*.<namespace>.svc.cluster.local). The certificates
+# and the key are in DIR (karmada_certs fetched the certificates; the key is fetched here); none of them is printed.
 karmada_etcd_metrics() {
-  local certs pods name ip key
+  local dir=$1 pods name ip key
   if ! command -v curl >/dev/null 2>&1; then
     echo "TESTBED unavailable karmada-etcd-metrics: no curl on this host"
     return 0
@@ -25,12 +58,8 @@ karmada_etcd_metrics() {
     echo "TESTBED unavailable karmada-etcd-metrics: no pod labelled $karmada_etcd_selector in $karmada_namespace"
     return 0
   fi
-  certs=$(umask 077 && mktemp -d)
-  # shellcheck disable=SC2064 # the directory is known now, and must go whatever happens next
-  trap "rm -rf '$certs'; trap - RETURN" RETURN
   for key in server-ca.crt karmada.crt karmada.key; do
-    if ! (umask 077 && k3s kubectl -n "$karmada_namespace" get secret "$karmada_cert_secret" \
-      -o jsonpath="{.data.${key//./\\.}}" 2>/dev/null | base64 -d >"$certs/$key" 2>/dev/null) || [ ! -s "$certs/$key" ]; then
+    if [ ! -s "$dir/$key" ] && ! karmada_fetch "$dir" "$key"; then
       echo "TESTBED unavailable karmada-etcd-metrics: no $key in Secret $karmada_namespace/$karmada_cert_secret"
       return 0
     fi
@@ -42,40 +71,15 @@ karmada_etcd_metrics() {
       echo "TESTBED unavailable karmada-etcd-metrics-$name: the pod has no IP yet"
       continue
     fi
-    curl -fsS --max-time 10 --cacert "$certs/server-ca.crt" --cert "$certs/karmada.crt" --key "$certs/karmada.key" \
+    curl -fsS --max-time 10 --cacert "$dir/server-ca.crt" --cert "$dir/karmada.crt" --key "$dir/karmada.key" \
       --resolve "$karmada_etcd_host:$karmada_etcd_port:$ip" --url "https://$karmada_etcd_host:$karmada_etcd_port/metrics" ||
       echo "TESTBED unavailable karmada-etcd-metrics-$name: nothing answers at its client URL, or it refused the chart's certificate"
   done <<<"$pods"
 }
 
-# Karmada's certificates, for doctor to say how long they have left (components/karmada/certificates.ts): the
-# public ones only, never a key. Only the lines of a PEM certificate pass, so nothing in the Secret can forge a
-# section line.
-# shellcheck disable=SC2154 # the karmada_* values come from the program's header
-karmada_certs() {
-  local key pem missing=()
-  for key in "${karmada_cert_keys[@]}"; do
-    pem=$(k3s kubectl -n "$karmada_namespace" get secret "$karmada_cert_secret" -o jsonpath="{.data.${key//./\\.}}" \
-      2>/dev/null | base64 -d 2>/dev/null | grep -E '^(-----(BEGIN|END) CERTIFICATE-----|[A-Za-z0-9+/=]+)$' || true)
-    if [ -z "$pem" ]; then
-      missing+=("$key")
-      continue
-    fi
-    echo "TESTBED section karmada-cert-$key"
-    printf '%s\n' "$pem"
-  done
-  if [ "${#missing[@]}" -eq "${#karmada_cert_keys[@]}" ]; then
-    echo "TESTBED unavailable karmada-certs: no certificate in Secret $karmada_namespace/$karmada_cert_secret"
-  else
-    for key in "${missing[@]}"; do
-      echo "TESTBED unavailable karmada-cert-$key: no certificate $key in Secret $karmada_namespace/$karmada_cert_secret"
-    done
-  fi
-}
-
 # shellcheck disable=SC2154 # the values come from the program's header
 step_create() {
-  local pods p
+  local pods p certs
   echo "TESTBED section metrics"
   if command -v curl >/dev/null 2>&1; then
     curl -fsS --max-time 10 --url "$url" ||
@@ -102,8 +106,12 @@ step_create() {
     else
       echo "TESTBED unavailable karmada-etcd: no etcd pod in karmada-system"
     fi
-    karmada_etcd_metrics
-    karmada_certs
+    # The Secret's certificates and key, in a private directory removed whatever happens next.
+    certs=$(umask 077 && mktemp -d)
+    # shellcheck disable=SC2064 # the directory is known now
+    trap "rm -rf '$certs'" EXIT
+    karmada_certs "$certs"
+    karmada_etcd_metrics "$certs"
   else
     echo "TESTBED unavailable karmada-etcd: no k3s on this host"
     echo "TESTBED unavailable karmada-etcd-metrics: no k3s on this host"

@@ -98,5 +98,13 @@ describe("the pre-flight's verdict", () => {
     );
     expect(fine.verdict).toBe("ok");
     expect(fine.lines).toContain("Karmada's certificates: the soonest to expire has 40 days left");
+    // Text that is no certificate gives no figure: it is named as not read.
+    const junk = preflightOf(
+      examine(page, [], t, { certificates: [{ host: "karmada-host", key: "karmada.crt", text: "not a certificate" }] }),
+    );
+    expect(junk.lines).toContain("Karmada's certificates: none could be read");
+    expect(junk.lines.some((l) => l.startsWith("  not read: karmada-host karmada.crt: not a PEM certificate"))).toBe(
+      true,
+    );
   });
 });

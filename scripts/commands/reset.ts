@@ -151,7 +151,13 @@ export function preflightOf(report: ReturnType<typeof examine>): Preflight {
       ...(certs === undefined
         ? []
         : [
-            `Karmada's certificates: ${certs.health === "healthy" ? `the soonest to expire has ${Math.min(...certs.certificates.map((c) => c.daysLeft))} days left` : certs.health}`,
+            `Karmada's certificates: ${
+              certs.health !== "healthy"
+                ? certs.health
+                : certs.certificates.length === 0
+                  ? "none could be read"
+                  : `the soonest to expire has ${Math.min(...certs.certificates.map((c) => c.daysLeft))} days left`
+            }`,
             ...certs.findings.map((f) => `  ${f.level === "fail" ? "✗" : "!"} ${f.message}`),
           ]),
     ],
